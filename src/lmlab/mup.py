@@ -1,0 +1,85 @@
+"""Standard parametrization (SP) and μP in one table, read by model init and optimizer alike.
+
+Every rule is an exponent of the width multiplier m = width / base_width
+(Yang et al. 2022, "Tensor Programs V", table 3 for Adam). At the base width
+m = 1, so μP and SP are the same model; they part only as width grows. The
+book's SP is exactly that: the base model's constants kept at every width,
+with no width-dependent learning rate, output or attention scaling.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from lmlab.checks import check_choice, check_range
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Exponents of m: init std ∝ m**init, Adam LR ∝ m**lr, forward multiplier ∝ m**mult."""
+
+    init: float = 0.0
+    lr: float = 0.0
+    mult: float = 0.0
+
+
+KINDS = {
+    "embedding": "token and position embeddings",
+    "hidden": "hidden matrices: Q, K, V, attention output, MLP up and down",
+    "readout": "the unembedding that produces the logits",
+    "attention": "the attention-logit scale (no parameter), relative to SP's 1/√d_head",
+    "vector": "LayerNorm gains and biases",
+}
+
+RULES = {
+    "sp": {kind: Rule() for kind in KINDS},
+    "mup": {
+        "embedding": Rule(),
+        "hidden": Rule(init=-0.5, lr=-1.0),  # variance ∝ 1/fan_in, Adam LR η/m
+        "readout": Rule(mult=-1.0),  # logits × α_out/m in every forward path
+        "attention": Rule(mult=-0.5),  # 1/√d_head · m^-½ = √d_head,base / d_head at fixed head count
+        "vector": Rule(),
+    },
+}
+
+
+def rule(param: str, kind: str) -> Rule:
+    check_choice("param", param, tuple(RULES))
+    check_choice("kind", kind, tuple(KINDS))
+    return RULES[param][kind]
+
+
+def init_scale(param: str, kind: str, m: float) -> float:
+    return m ** rule(param, kind).init
+
+
+def lr_scale(param: str, kind: str, m: float) -> float:
+    return m ** rule(param, kind).lr
+
+
+def forward_scale(param: str, kind: str, m: float) -> float:
+    return m ** rule(param, kind).mult
+
+
+def optimizer(model, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.95), fused: bool | None = None):
+    """AdamW with one parameter group per kind, each at `lr` × its μP (or SP) multiplier.
+
+    Each group keeps its multiplier as `group["lr_scale"]` so a schedule can set
+    `group["lr"] = lr_now * group["lr_scale"]`. Weight decay applies to matrices
+    only; note that AdamW multiplies it by the group's LR, so under μP the hidden
+    matrices' decay shrinks like 1/m unless `weight_decay` is scaled with width.
+    """
+    check_range("lr", lr, 0, float("inf"), low_open=True, high_open=True)
+    check_range("weight_decay", weight_decay, 0, float("inf"), high_open=True)
+    cfg = model.config
+    groups = {}
+    for name, p in model.named_parameters():
+        kind = model.param_kind(name)
+        if kind not in groups:
+            scale = lr_scale(cfg.param, kind, cfg.width_mult)
+            decay = weight_decay if kind != "vector" else 0.0
+            groups[kind] = {"params": [], "kind": kind, "lr": lr * scale, "lr_scale": scale, "weight_decay": decay}
+        groups[kind]["params"].append(p)
+    if fused is None:
+        fused = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas, fused=fused)

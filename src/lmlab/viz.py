@@ -1,0 +1,133 @@
+"""The house plot style, static slider figures for the HTML book, and live panels for Jupyter and Colab.
+
+A chapter's interactive idea comes in two forms: a live panel of ipywidgets that
+re-runs real code, and its static twin, the same experiment computed over a grid
+and drawn as one plotly figure with plotly's own slider, which works in the
+HTML book with no kernel. During a book build (`LMLAB_BOOK_BUILD=1`) figures
+render as HTML that expects `Plotly` on the page (the book serves plotly.min.js
+once from its own assets), and panels show their static twin instead of dead widgets.
+"""
+
+import sys
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import plotly.io as pio
+from IPython.display import HTML, Markdown, clear_output, display
+from plotly.io._base_renderers import MimetypeRenderer
+
+from lmlab.budget import building_book
+
+COLORS = ["#1f5f8b", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#e07a5f"]
+
+pio.templates["lmlab"] = go.layout.Template(layout=dict(
+    font=dict(family="Inter, Helvetica, Arial, sans-serif", size=13, color="#222"),
+    colorway=COLORS, margin=dict(l=60, r=20, t=50, b=50), hovermode="x unified",
+    legend=dict(bgcolor="rgba(255,255,255,0.7)"),
+))
+pio.templates.default = "plotly_white+lmlab"
+
+
+class BookRenderer(MimetypeRenderer):
+    """A plotly figure as an HTML div plus the script that draws it, without plotly.js itself."""
+
+    def to_mimebundle(self, fig_dict):
+        html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, default_width="100%", validate=False)
+        return {"text/html": html}
+
+
+if building_book():
+    pio.renderers["lmlab_book"] = BookRenderer()
+    pio.renderers.default = "lmlab_book"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def displayable(fig: go.Figure):
+    """What to hand to `display`: in Colab an HTML page that carries its own plotly.js, because
+    Colab's own renderer fails inside widget outputs ("Plotly is not defined"); else the figure."""
+    if in_colab():
+        return HTML(fig.to_html(include_plotlyjs="cdn", full_html=False))
+    return fig
+
+
+def slider_figure(frames: dict, label: str, background=(), active: int = 0, **layout) -> go.Figure:
+    """One figure whose plotly slider shows one group of traces at a time.
+
+    `frames` maps each slider value to the traces drawn at that value;
+    `background` traces stay visible at every value.
+    """
+    fig = go.Figure(list(background))
+    owners = [None] * len(fig.data)
+    for i, traces in enumerate(frames.values()):
+        for trace in traces:
+            fig.add_trace(trace.update(visible=i == active))
+            owners.append(i)
+    steps = [dict(label=str(value), method="update", args=[{"visible": [o is None or o == i for o in owners]}])
+             for i, value in enumerate(frames)]
+    fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "),
+                                    pad=dict(t=40))], **layout)
+    return fig
+
+
+def loss_traces(hist, name: str, color: str, train: bool = True, **line) -> list[go.Scatter]:
+    """Validation loss (solid) and, optionally, training loss in eval mode (dashed) of one run."""
+    traces = [go.Scatter(x=hist.eval_step, y=hist.eval_val, name=f"{name} val", mode="lines+markers",
+                         line=dict(color=color, **line), marker=dict(size=5))]
+    if train:
+        traces.append(go.Scatter(x=hist.eval_step, y=hist.eval_train, name=f"{name} train", mode="lines",
+                                 line=dict(color=color, dash="dash", **line)))
+    return traces
+
+
+def loss_figure(histories: dict, title: str = "Loss during training", train: bool = True) -> go.Figure:
+    """The loss curves of several runs, one colour each."""
+    fig = go.Figure()
+    for i, (name, hist) in enumerate(histories.items()):
+        fig.add_traces(loss_traces(hist, str(name), COLORS[i % len(COLORS)], train))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss (nats per character)")
+    return fig
+
+
+class LiveLossPlot:
+    """A training callback that redraws the loss curves in place after every evaluation."""
+
+    def __init__(self, title: str = "Loss during training"):
+        self.title, self.handle = title, None
+
+    def __call__(self, hist) -> None:
+        fig = displayable(loss_figure({"": hist}, self.title))
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+
+
+def live_panel(update, controls: dict, note: str = "") -> widgets.VBox:
+    """Widgets that call `update(**values)` whenever a control moves and show the figure it returns."""
+    out, status = widgets.Output(), widgets.HTML(note)
+
+    def refresh(_=None):
+        values = {name: w.value for name, w in controls.items()}
+        status.value = "running…"
+        with out:
+            clear_output(wait=True)
+            display(displayable(update(**values)))
+        status.value = note
+
+    for w in controls.values():
+        w.observe(refresh, names="value")
+    refresh()
+    return widgets.VBox([widgets.HBox(list(controls.values()) + [status]), out])
+
+
+def panel(make_live, static: go.Figure | None = None, hint: str = "") -> None:
+    """Show the live panel that `make_live()` builds, or, in a book build, its static twin and a hint."""
+    if building_book():
+        if static is not None:
+            display(static)
+        display(Markdown(f"*{hint}*" if hint else "*Open this notebook in Colab or Jupyter to use the live panel.*"))
+    else:
+        display(make_live())
