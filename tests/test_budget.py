@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from lmlab.budget import BUDGETS, budget, building_book
+from lmlab.model import GPTConfig
+from lmlab.train import TrainConfig
+
+
+def test_unknown_budget_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LMLAB_BUDGET", "huge")
+    with pytest.raises(ValueError, match="LMLAB_BUDGET") as e:
+        budget()
+    assert "huge" in str(e.value)
+    with pytest.raises(ValueError, match="LMLAB_BUDGET"):
+        budget("tiny")
+
+
+@pytest.mark.parametrize("name", ["smoke", "book", "gpu"])
+def test_env_var_selects(monkeypatch, name):
+    monkeypatch.setenv("LMLAB_BUDGET", name)
+    assert budget().name == name
+    assert budget() is BUDGETS[name]
+
+
+def test_argument_beats_env_var(monkeypatch):
+    monkeypatch.setenv("LMLAB_BUDGET", "gpu")
+    assert budget("smoke").name == "smoke"
+
+
+def test_default_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert budget().name == "book"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert budget().name == "gpu"
+
+
+def test_empty_env_var_means_unset(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LMLAB_BUDGET", "")
+    assert budget().name == "book"
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_budget_is_consistent(name):
+    lab = BUDGETS[name].lab
+    assert BUDGETS[name].name == name
+    assert lab.width in lab.widths
+    assert list(lab.widths) == sorted(set(lab.widths))
+    assert all(w % lab.heads == 0 for w in lab.widths)
+    assert lab.width % lab.heads == 0
+    assert lab.eval_every <= lab.steps
+    assert lab.live_steps <= lab.steps
+    # every size is a valid model and training config
+    for width in lab.widths:
+        GPTConfig(vocab_size=80, ctx=lab.ctx, width=width, depth=lab.depth, heads=lab.heads)
+    TrainConfig(steps=lab.steps, batch_size=lab.batch_size, lr=lab.lr, eval_every=lab.eval_every,
+                eval_batches=lab.eval_batches)
+    TrainConfig(steps=lab.live_steps, batch_size=lab.batch_size, lr=lab.lr)
+
+
+def test_budgets_grow():
+    smoke, book, gpu = (BUDGETS[n].lab for n in ("smoke", "book", "gpu"))
+    for field in ("ctx", "batch_size", "width", "steps", "sample_chars"):
+        assert getattr(smoke, field) <= getattr(book, field) <= getattr(gpu, field), field
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("1", True), ("0", False), ("", False)])
+def test_building_book(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("LMLAB_BOOK_BUILD", raising=False)
+    else:
+        monkeypatch.setenv("LMLAB_BOOK_BUILD", value)
+    assert building_book() is expected

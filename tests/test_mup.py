@@ -1,0 +1,153 @@
+import math
+
+import pytest
+import torch
+
+from lmlab import mup
+from lmlab.model import GPT, GPTConfig
+
+V, BASE, LR = 13, 16, 1e-2
+
+
+def cfg(width: int, param: str, **kw) -> GPTConfig:
+    base = {"base_width": BASE} if param == "mup" else {}
+    return GPTConfig(**{"vocab_size": V, "ctx": 16, "width": width, "depth": 2, "heads": 2, "param": param,
+                        **base, **kw})
+
+
+def batch(seed: int = 0):
+    x = torch.randint(V, (4, 16), generator=torch.Generator().manual_seed(seed))
+    return x, torch.roll(x, -1, dims=1)
+
+
+def groups(model, **kw) -> dict:
+    return {g["kind"]: g for g in mup.optimizer(model, LR, **kw).param_groups}
+
+
+def test_sp_and_mup_are_the_same_model_at_the_base_width():
+    sp, mu = GPT(cfg(BASE, "sp"), seed=3), GPT(cfg(BASE, "mup"), seed=3)
+    for (n, p), (_, q) in zip(sp.named_parameters(), mu.named_parameters(), strict=True):
+        assert torch.equal(p, q), n
+    x, y = batch()
+    opts = [mup.optimizer(m, LR) for m in (sp, mu)]
+    losses = [m(x, y)[1] for m in (sp, mu)]
+    assert torch.equal(losses[0], losses[1])
+    for loss, opt in zip(losses, opts, strict=True):
+        loss.backward()
+        opt.step()
+    for (n, p), (_, q) in zip(sp.named_parameters(), mu.named_parameters(), strict=True):
+        assert torch.equal(p, q), n
+    assert torch.equal(sp(x, y)[1], mu(x, y)[1])
+    assert not torch.equal(sp(x, y)[1], losses[0])  # the step did change the model
+
+
+def test_sp_and_mup_part_away_from_the_base_width():
+    sp, mu = GPT(cfg(4 * BASE, "sp"), seed=3), GPT(cfg(4 * BASE, "mup"), seed=3)
+    x, y = batch()
+    assert not torch.equal(sp(x, y)[1], mu(x, y)[1])
+
+
+def test_mup_learning_rates_at_four_times_the_base_width():
+    g = groups(GPT(cfg(4 * BASE, "mup")))
+    assert set(g) == {"embedding", "hidden", "readout", "vector"}
+    assert g["hidden"]["lr"] == pytest.approx(LR / 4, rel=1e-12)
+    assert g["hidden"]["lr_scale"] == 0.25
+    for kind in ("embedding", "readout", "vector"):
+        assert g[kind]["lr"] == LR and g[kind]["lr_scale"] == 1.0, kind
+
+
+def test_sp_learning_rates_do_not_depend_on_width():
+    g = groups(GPT(cfg(4 * BASE, "sp")))
+    assert all(group["lr"] == LR and group["lr_scale"] == 1.0 for group in g.values())
+
+
+def test_optimizer_holds_every_parameter_once_in_its_kind():
+    model = GPT(cfg(2 * BASE, "mup"))
+    g = groups(model)
+    held = [id(p) for group in g.values() for p in group["params"]]
+    assert sorted(held) == sorted(id(p) for p in model.parameters())
+    for name, p in model.named_parameters():
+        assert any(p is q for q in g[model.param_kind(name)]["params"]), name
+
+
+def test_no_weight_decay_on_vectors():
+    g = groups(GPT(cfg(2 * BASE, "mup")), weight_decay=0.1)
+    assert g["vector"]["weight_decay"] == 0.0
+    assert all(g[kind]["weight_decay"] == 0.1 for kind in ("embedding", "hidden", "readout"))
+
+
+@pytest.mark.parametrize(("kw", "name"), [({"lr": 0.0}, "lr"), ({"lr": -1.0}, "lr"),
+                                          ({"lr": LR, "weight_decay": -0.1}, "weight_decay")])
+def test_optimizer_bad_arguments(kw, name):
+    model = GPT(cfg(BASE, "sp"))
+    with pytest.raises(ValueError, match=name):
+        mup.optimizer(model, **kw)
+
+
+def std(t: torch.Tensor) -> float:
+    return t.float().std().item()
+
+
+def test_mup_init_at_four_times_the_base_width():
+    width, init_std = 4 * BASE, 0.02
+    mu = GPT(cfg(width, "mup", depth=2, init_std=init_std), seed=0)
+    sp = GPT(cfg(width, "sp", depth=2, init_std=init_std), seed=0)
+    residual = math.sqrt(2 * 2)  # GPT-2's 1/√(2·depth) on the residual projections
+    for block_mu, block_sp in zip(mu.blocks, sp.blocks, strict=True):
+        for lin_mu, lin_sp, extra in ((block_mu.attn.qkv, block_sp.attn.qkv, 1.0),
+                                      (block_mu.mlp.up, block_sp.mlp.up, 1.0),
+                                      (block_mu.attn.proj, block_sp.attn.proj, residual),
+                                      (block_mu.mlp.proj, block_sp.mlp.proj, residual)):
+            assert std(lin_mu.weight) == pytest.approx(init_std / 2 / extra, rel=0.05)
+            assert std(lin_sp.weight) == pytest.approx(init_std / extra, rel=0.05)
+    for m in (mu, sp):  # embeddings and readout keep init_std
+        assert std(m.tok.weight) == pytest.approx(init_std, rel=0.1)
+        assert std(m.pos.weight) == pytest.approx(init_std, rel=0.1)
+        assert std(m.head.weight) == pytest.approx(init_std, rel=0.1)
+
+
+def test_mup_multipliers_at_four_times_the_base_width():
+    width, heads = 4 * BASE, 2
+    mu = GPT(cfg(width, "mup", output_mult=2.0, input_mult=3.0))
+    sp = GPT(cfg(width, "sp", output_mult=2.0, input_mult=3.0))
+    assert mu.output_mult == pytest.approx(2.0 / 4)
+    assert sp.output_mult == 2.0
+    assert mu.input_mult == sp.input_mult == 3.0
+    head_dim, base_head_dim = width // heads, BASE // heads
+    for block in mu.blocks:
+        assert block.attn.scale == pytest.approx(1 / math.sqrt(head_dim) * 4**-0.5, rel=1e-12)
+        assert block.attn.scale == pytest.approx(math.sqrt(base_head_dim) / head_dim, rel=1e-12)
+    for block in sp.blocks:
+        assert block.attn.scale == pytest.approx(1 / math.sqrt(head_dim), rel=1e-12)
+
+
+def test_output_mult_scales_the_logits():
+    x, _ = batch()
+    one = GPT(cfg(BASE, "sp"), seed=1)(x)
+    two = GPT(cfg(BASE, "sp", output_mult=2.0), seed=1)(x)
+    assert torch.allclose(two, 2 * one, atol=1e-6)
+    quarter = GPT(cfg(4 * BASE, "mup", output_mult=1.0), seed=1)
+    plain = GPT(cfg(4 * BASE, "sp"), seed=1)  # different hidden init, so compare the readout path only
+    with torch.no_grad():
+        h = torch.randn(2, 3, 4 * BASE)
+        assert torch.allclose(quarter.head(h) * quarter.output_mult, plain.head(h) / 4, atol=1e-7)
+
+
+def test_rules_table():
+    assert set(mup.RULES) == {"sp", "mup"}
+    assert all(r == mup.Rule() for r in mup.RULES["sp"].values())
+    assert mup.rule("mup", "hidden") == mup.Rule(init=-0.5, lr=-1.0)
+    assert mup.rule("mup", "readout").mult == -1.0
+    assert mup.rule("mup", "attention").mult == -0.5
+    assert mup.init_scale("mup", "hidden", 4) == 0.5
+    assert mup.lr_scale("mup", "hidden", 4) == 0.25
+    assert mup.forward_scale("mup", "readout", 4) == 0.25
+    for kind in mup.KINDS:
+        assert mup.init_scale("mup", kind, 1) == mup.lr_scale("mup", kind, 1) == mup.forward_scale("mup", kind, 1) == 1
+
+
+def test_rule_rejects_unknown_names():
+    with pytest.raises(ValueError, match="kind"):
+        mup.rule("mup", "bias")
+    with pytest.raises(ValueError, match="param"):
+        mup.rule("ntk", "hidden")

@@ -1,0 +1,207 @@
+import importlib
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from lmlab.cache import Cache
+from lmlab.corpus import PLAY_SEPARATOR, CharDataset
+from lmlab.model import GPT, GPTConfig
+from lmlab.scaling import flops_per_token
+from lmlab.train import History, TrainConfig, evaluate, train, train_cached
+
+train_module = importlib.import_module("lmlab.train")  # `lmlab.train` itself is the function
+
+# ---------------------------------------------------------------- the config and its schedule
+
+
+@pytest.mark.parametrize(("kw", "name"), [
+    ({"steps": 0}, "steps"),
+    ({"steps": 10, "schedule": "foo"}, "schedule"),
+    ({"steps": 10, "lr": 0}, "lr"),
+    ({"steps": 10, "lr": -1e-3}, "lr"),
+    ({"steps": 10, "batch_size": 0}, "batch_size"),
+    ({"steps": 10, "eval_every": 0}, "eval_every"),
+    ({"steps": 10, "eval_batches": 0}, "eval_batches"),
+    ({"steps": 10, "warmup_steps": 11}, "warmup_steps"),
+    ({"steps": 10, "warmup_steps": -1}, "warmup_steps"),
+    ({"steps": 10, "min_lr_ratio": 1.5}, "min_lr_ratio"),
+])
+def test_train_config_validation(kw, name):
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**kw)
+
+
+def test_warmup_ramps_linearly():
+    cfg = TrainConfig(steps=100, warmup_steps=10, schedule="constant")
+    assert [cfg.lr_factor(s) for s in range(10)] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert all(cfg.lr_factor(s) == 1.0 for s in range(10, 100))
+
+
+def test_constant_schedule_is_one():
+    cfg = TrainConfig(steps=50, schedule="constant")
+    assert {cfg.lr_factor(s) for s in range(50)} == {1.0}
+
+
+def test_cosine_decays_to_min_lr_ratio():
+    cfg = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    factors = [cfg.lr_factor(s) for s in range(100)]
+    assert factors[9] == 1.0  # the warmup's last step reaches the peak
+    assert cfg.lr_factor(10) == 1.0  # the cosine starts at the peak
+    assert all(a > b for a, b in zip(factors[10:], factors[11:], strict=False))  # then strictly decreasing
+    assert cfg.lr_factor(55) == pytest.approx(0.55)  # halfway: the middle of [0.1, 1]
+    assert cfg.lr_factor(100) == pytest.approx(0.1)  # ends at min_lr_ratio
+    assert min(factors[10:]) > 0.1  # the last step still trains a little
+    assert TrainConfig(steps=20, min_lr_ratio=0.0).lr_factor(20) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- train()
+
+
+def test_history_shape_and_accounting(tiny_model, tiny_data, tiny_train_cfg):
+    cfg = replace(tiny_train_cfg, steps=7, eval_every=3)
+    hist = train(tiny_model, tiny_data, cfg)
+    assert hist.step == list(range(1, 8))
+    assert len(hist.step) == len(hist.train_loss) == len(hist.tokens) == len(hist.flops) == len(hist.seconds) == 7
+    assert hist.eval_step == [0, 3, 6, 7]  # step 0, every eval_every, and the last step
+    per_step = cfg.batch_size * tiny_model.config.ctx
+    assert hist.tokens == [s * per_step for s in hist.step]
+    assert hist.eval_tokens == [s * per_step for s in hist.eval_step]
+    fpt = flops_per_token(tiny_model.config)
+    assert hist.flops == [fpt * t for t in hist.tokens]
+    assert hist.seconds == sorted(hist.seconds) and hist.seconds[0] > 0
+    assert len(hist.eval_train) == len(hist.eval_val) == 4
+    assert all(math.isfinite(v) for v in hist.train_loss + hist.eval_train + hist.eval_val)
+    assert hist.final_val == hist.eval_val[-1]
+    assert hist.best_val == min(hist.eval_val)
+    assert hist.tokens_per_second() == hist.tokens[-1] / hist.seconds[-1]
+    assert not tiny_model.training  # left in eval mode
+
+
+def test_history_round_trips_through_a_dict(tiny_model, tiny_data, tiny_train_cfg):
+    hist = train(tiny_model, tiny_data, tiny_train_cfg)
+    assert History.from_dict(hist.to_dict()) == hist
+
+
+def test_first_evaluation_is_the_untrained_model(tiny_cfg, tiny_data, tiny_train_cfg):
+    before = evaluate(GPT(tiny_cfg, seed=0), tiny_data, tiny_train_cfg.batch_size, tiny_train_cfg.eval_batches)
+    hist = train(GPT(tiny_cfg, seed=0), tiny_data, tiny_train_cfg)
+    assert hist.eval_train[0] == before["train"]
+    assert hist.eval_val[0] == before["val"]
+
+
+def test_same_seed_same_losses(tiny_cfg, tiny_data, tiny_train_cfg):
+    cfg = replace(tiny_train_cfg, seed=3)
+    a = train(GPT(tiny_cfg, seed=1), tiny_data, cfg)
+    b = train(GPT(tiny_cfg, seed=1), tiny_data, cfg)
+    assert a.train_loss == b.train_loss
+    assert a.eval_val == b.eval_val
+
+
+def test_same_seed_same_losses_with_dropout(tiny_cfg, tiny_data, tiny_train_cfg):
+    model_cfg = replace(tiny_cfg, dropout=0.3)
+    a = train(GPT(model_cfg, seed=1), tiny_data, tiny_train_cfg)
+    b = train(GPT(model_cfg, seed=1), tiny_data, tiny_train_cfg)
+    assert a.train_loss == b.train_loss
+
+
+def test_different_seed_different_losses(tiny_cfg, tiny_data, tiny_train_cfg):
+    a = train(GPT(tiny_cfg, seed=1), tiny_data, replace(tiny_train_cfg, seed=0))
+    b = train(GPT(tiny_cfg, seed=1), tiny_data, replace(tiny_train_cfg, seed=1))
+    assert a.train_loss != b.train_loss
+    assert a.eval_val[0] == b.eval_val[0]  # same model, same fixed evaluation batches
+
+
+def test_training_reduces_the_loss():
+    docs = [f"ACT {i}:\n" + "hey nonny nonny, hey nonny no.\n" * 8 for i in range(10)]
+    data = CharDataset(PLAY_SEPARATOR.join(docs), val_fraction=0.2)
+    model = GPT(GPTConfig(vocab_size=data.vocab_size, ctx=16, width=32, depth=1, heads=2), seed=0)
+    cfg = TrainConfig(steps=60, batch_size=8, lr=1e-2, warmup_steps=5, eval_every=30, eval_batches=2, progress=False)
+    hist = train(model, data, cfg)
+    assert hist.eval_val[0] > math.log(data.vocab_size) - 0.3  # starts near uniform
+    assert hist.eval_val[-1] < 0.25 * hist.eval_val[0]
+    assert hist.eval_train[-1] < 0.25 * hist.eval_train[0]
+    assert sum(hist.train_loss[-5:]) < 0.5 * sum(hist.train_loss[:5])
+
+
+def test_callbacks_once_per_evaluation(tiny_model, tiny_data, tiny_train_cfg):
+    seen = []
+    cfg = replace(tiny_train_cfg, steps=6, eval_every=2)
+    hist = train(tiny_model, tiny_data, cfg, callbacks=[lambda h: seen.append(list(h.eval_step))])
+    assert seen == [[0], [0, 2], [0, 2, 4], [0, 2, 4, 6]]
+    assert len(seen) == len(hist.eval_step)
+
+
+def test_train_leaves_the_global_rng_alone(tiny_model, tiny_data, tiny_train_cfg):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    train(tiny_model, tiny_data, replace(tiny_train_cfg, seed=9))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_evaluate_restores_the_mode_and_is_repeatable(tiny_model, tiny_data):
+    tiny_model.train()
+    a = evaluate(tiny_model, tiny_data, 4, 2)
+    assert tiny_model.training
+    tiny_model.eval()
+    assert evaluate(tiny_model, tiny_data, 4, 2) == a
+    assert not tiny_model.training
+    assert set(a) == {"train", "val"}
+
+
+# ---------------------------------------------------------------- train_cached()
+
+
+def test_train_cached_trains_once(tiny_cfg, tiny_data, tiny_train_cfg, monkeypatch, tmp_path):
+    model, hist = train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=2)
+    assert sorted(p.suffix for p in (tmp_path / "lmlab_cache").iterdir()) == [".json", ".pt"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("train() was called for a cached run")
+
+    monkeypatch.setattr(train_module, "train", no_training)
+    seen = []
+    model2, hist2 = train_cached(tiny_cfg, replace(tiny_train_cfg, progress=not tiny_train_cfg.progress),
+                                 tiny_data, seed=2, callbacks=[seen.append])
+    assert hist2 == hist
+    assert seen == [hist2]  # callbacks still see the (whole) history once
+    assert not model2.training
+    sd, sd2 = model.state_dict(), model2.state_dict()
+    assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+    x, _ = tiny_data.batch("val", 2, tiny_cfg.ctx, torch.Generator().manual_seed(0))
+    assert torch.equal(model(x), model2(x))
+
+
+def test_train_cached_key_covers_every_setting(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
+    cache = Cache(tmp_path / "c")
+    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=0, cache=cache)
+    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=1, cache=cache)
+    train_cached(tiny_cfg, replace(tiny_train_cfg, lr=1e-3), tiny_data, seed=0, cache=cache)
+    train_cached(replace(tiny_cfg, width=16), tiny_train_cfg, tiny_data, seed=0, cache=cache)
+    other_data = CharDataset(PLAY_SEPARATOR.join(tiny_data.train.text.split(PLAY_SEPARATOR)[::-1]
+                                                 + [tiny_data.val.text]), val_fraction=0.2)
+    train_cached(replace(tiny_cfg, vocab_size=other_data.vocab_size), tiny_train_cfg, other_data, seed=0, cache=cache)
+    assert len(list(cache.root.glob("*.pt"))) == 5
+    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=0, cache=cache)
+    assert len(list(cache.root.glob("*.pt"))) == 5
+
+
+def test_train_cached_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
+    _, hist = train_cached(tiny_cfg, tiny_train_cfg, tiny_data)
+    (pt,) = (tmp_path / "lmlab_cache").glob("*.pt")
+    pt.write_bytes(b"not a checkpoint")
+    calls = []
+    real_train = train_module.train
+
+    def counting_train(*args, **kwargs):
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "train", counting_train)
+        with pytest.warns(UserWarning, match="corrupt"):
+            _, hist2 = train_cached(tiny_cfg, tiny_train_cfg, tiny_data)
+    assert calls == [1]  # retrained
+    assert hist2.train_loss == hist.train_loss  # the same run again
+    assert GPT(tiny_cfg).load_state_dict(torch.load(pt, weights_only=True))  # a good checkpoint is back
