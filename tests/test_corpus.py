@@ -234,3 +234,12 @@ def test_batch_bad_arguments(tiny_data):
         tiny_data.batch("train", 0, 8)
     with pytest.raises(ValueError, match="ctx"):
         tiny_data.batch("train", 2, 0)
+
+
+def test_play_titles_come_from_the_text_with_a_file_name_fallback():
+    from lmlab.corpus import play_title
+
+    assert play_title("macbeth") == "Macbeth"
+    assert play_title("henry-iv-part-1") == "Henry IV, Part I"
+    assert play_title("measure-for-measure") == "Measure for measure"  # its file has no title line
+    assert len({play_title(name) for name in plays()}) == 38

@@ -52,6 +52,13 @@ def plays() -> dict[str, str]:
     return {f.stem: markdown_to_text(f.read_text(encoding="utf-8")) for f in _play_files()}
 
 
+def play_title(name: str) -> str:
+    """A play's title as its text opens ('Henry IV, Part I'); one file lacks its title line,
+    and there the file name stands in."""
+    first = plays()[name].split("\n", 1)[0]
+    return name.replace("-", " ").capitalize() if first.startswith("ACT") else first
+
+
 def shakespeare() -> str:
     """The 38 plays as one string, plays separated by `PLAY_SEPARATOR`."""
     return PLAY_SEPARATOR.join(plays().values())
