@@ -55,7 +55,12 @@ $(MATHJAX): $(STAMP)
 	es5="$$($(PY) -c 'import mathjax, os; print(os.path.join(os.path.dirname(mathjax.__file__), "static", "mathjax", "es5"))')"; \
 	cp -r "$$es5"/tex-mml-chtml.js "$$es5"/a11y "$$es5"/adaptors "$$es5"/input "$$es5"/output "$$es5"/sre "$$es5"/ui $(ASSETS)/mathjax/
 
-book: $(STAMP) $(ASSET_FILES)
+# the book's execution cache keys on the notebooks' code only: drop it when the package changes
+_build/.lmlab-src: $(wildcard src/lmlab/*.py)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
 	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
@@ -71,7 +76,12 @@ nbval: $(STAMP)
 	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
 
 # a test: always from scratch, so a stale execution cache can never hide a broken notebook
-smoke-book: $(STAMP) $(ASSET_FILES)
+smoke-# the book's execution cache keys on the notebooks' code only: drop it when the package changes
+_build/.lmlab-src: $(wildcard src/lmlab/*.py)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
 	rm -rf $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
 

@@ -143,3 +143,17 @@ def test_default_root_outside_a_book_is_the_working_folder(monkeypatch, tmp_path
     assert default_root() == here / ".lmlab_cache"
     assert Cache().root == here / ".lmlab_cache"
     assert os.getcwd() == str(here)
+
+
+def test_source_fingerprint_follows_the_code(tmp_path):
+    import types
+
+    from lmlab.cache import source_fingerprint
+
+    path = tmp_path / "m.py"
+    module = types.SimpleNamespace(__file__=str(path))
+    path.write_text("x = 1\n")
+    before = source_fingerprint(module)
+    assert source_fingerprint(module) == before
+    path.write_text("x = 2\n")
+    assert source_fingerprint(module) != before

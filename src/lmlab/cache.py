@@ -34,6 +34,15 @@ def key(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def source_fingerprint(*modules) -> str:
+    """A hash of the given modules' source code, so a cached result is recomputed when the
+    code that produced it changes, not only when its settings do."""
+    h = hashlib.sha256()
+    for module in modules:
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 class Cache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()

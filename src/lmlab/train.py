@@ -6,15 +6,19 @@ a dropout model's training loss is measured without its masks.
 """
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
 
+import lmlab.corpus
+import lmlab.model
+import lmlab.scaling
 from lmlab import mup
 from lmlab.budget import building_book
-from lmlab.cache import Cache, key
+from lmlab.cache import Cache, key, source_fingerprint
 from lmlab.checks import check_choice, check_fraction, check_positive_int, check_range
 from lmlab.model import GPT, GPTConfig
 from lmlab.scaling import flops_per_token
@@ -179,11 +183,13 @@ def train_cached(model_cfg: GPTConfig, cfg: TrainConfig, data, seed: int = 0, ca
                  callbacks=()) -> tuple[GPT, History]:
     """`train` a fresh `GPT(model_cfg, seed)`, or load the identical run from the cache.
 
-    The key covers the model and training configs, the data's fingerprint and
-    the seed, so any change trains afresh; chapters share models this way.
+    The key covers the model and training configs, the data's fingerprint, the
+    seed and the source of the modules that shape a run, so any change trains
+    afresh; chapters share models this way.
     """
     cache = cache or Cache()
-    name = "run-" + key(model_cfg.to_dict(), asdict(replace(cfg, progress=True)), data.fingerprint, seed)
+    code = source_fingerprint(lmlab.corpus, lmlab.model, mup, lmlab.scaling, sys.modules[__name__])
+    name = "run-" + key(model_cfg.to_dict(), asdict(replace(cfg, progress=True)), data.fingerprint, seed, code)
     model = GPT(model_cfg, seed)
     state, saved = cache.load_state(name), cache.load_json(name)
     if state is not None and saved is not None:
