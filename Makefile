@@ -76,12 +76,7 @@ nbval: $(STAMP)
 	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
 
 # a test: always from scratch, so a stale execution cache can never hide a broken notebook
-smoke-# the book's execution cache keys on the notebooks' code only: drop it when the package changes
-_build/.lmlab-src: $(wildcard src/lmlab/*.py)
-	rm -rf _build/.jupyter_cache
-	mkdir -p _build && touch $@
-
-book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
+smoke-book: $(STAMP) $(ASSET_FILES)
 	rm -rf $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
 
