@@ -114,7 +114,9 @@ def live_panel(update, controls: dict, note: str = "") -> widgets.VBox:
         status.value = "running…"
         with out:
             clear_output(wait=True)
-            display(displayable(update(**values)))
+            fig = update(**values)  # a progress bar may show in `out` while this trains,
+            clear_output(wait=True)  # and must go with it: a closed bar's view reads "model not found"
+            display(displayable(fig))
         status.value = note
 
     for w in controls.values():

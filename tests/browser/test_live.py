@@ -1,0 +1,278 @@
+"""The live panel in a real JupyterLab: run chapter 1's notebook at the `smoke` budget, move the
+width slider with the keyboard, and watch a second width's curve join the figure; the panel must
+show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
+
+JupyterLab runs from this virtualenv on 127.0.0.1 with every Jupyter folder in a temporary
+directory, on a copy of the notebook under _build/live/ (git-ignored), so that nothing in
+the repository or in the user's Jupyter settings changes. The browser may reach 127.0.0.1 only.
+Screenshots: _build/screenshots/live-lab-before.png and live-lab.png (after the move).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "book" / "lab" / "lab.ipynb"
+LIVE_DIR = REPO / "_build" / "live"
+START_TIMEOUT_S = 120
+RUN_ALL_TIMEOUT_S = 480
+SLIDER_TIMEOUT_S = 120
+
+# JupyterLab's own settings for this run: no windowing (every cell stays in the DOM, so their
+# prompts can be read), no news and no update check (no network, no pop-up)
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                        "checkForUpdates": False},
+}
+PAGE_CONFIG = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+
+CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-CodeCell')].map(c => ({
+    prompt: (c.querySelector('.jp-InputArea-prompt') || {}).textContent || '',
+    text: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n')}))"""
+
+# the live panel's figure: the plotly graph inside the ipywidgets Output under the slider
+PANEL_FIGURE = """(cell) => {
+    const gd = cell.querySelector('.widget-output .js-plotly-plot');
+    if (!gd) return null;
+    return {traces: gd.querySelectorAll('.scatterlayer g.trace').length,
+            names: (gd.data || []).map(t => t.name),
+            title: (gd.querySelector('.gtitle') || {}).textContent || ''};
+}"""
+
+# what ipywidgets shows in place of a widget it cannot draw
+BROKEN_WIDGETS = """(cell) => [...cell.querySelectorAll('.jp-OutputArea-output')]
+    .filter(o => !o.querySelector('.jp-OutputArea-output'))
+    .map(o => o.textContent.trim())
+    .filter(t => /^(Error displaying widget|Loading widget)/.test(t))"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(base: str, path: str, method: str = "GET"):
+    request = urllib.request.Request(base + path, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def log_tail(path: Path, n: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "<no log>"
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Ids of the processes whose command line holds `marker` (our own temporary folder):
+    the kernels this JupyterLab started, should any outlive it."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """A JupyterLab on 127.0.0.1 rooted at the repository, with no token, a temporary config,
+    runtime, data and settings folder, LMLAB_BUDGET=smoke and a temporary LMLAB_CACHE.
+    Yields (base URL, path of a fresh copy of lab.ipynb relative to the repository root, log file).
+    Teardown shuts down its kernels and the server, kills what is left, and removes the copy."""
+    jupyter = tmp_path / "jupyter"
+    dirs = {name: jupyter / name for name in ("config", "runtime", "data", "settings", "workspaces", "ipython")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    for rel, value in LAB_SETTINGS.items():
+        (dirs["settings"] / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dirs["settings"] / rel).write_text(json.dumps(value))
+    (dirs["config"] / "labconfig").mkdir()
+    (dirs["config"] / "labconfig" / "page_config.json").write_text(json.dumps(PAGE_CONFIG))
+
+    LIVE_DIR.mkdir(parents=True, exist_ok=True)
+    copy_dir = Path(tempfile.mkdtemp(prefix="run-", dir=LIVE_DIR))
+    shutil.copy2(NOTEBOOK, copy_dir / "lab.ipynb")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "LMLAB_"))}
+    env.update(LMLAB_BUDGET="smoke", LMLAB_CACHE=str(tmp_path / "lmlab_cache"),
+               JUPYTER_CONFIG_DIR=str(dirs["config"]), JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+               JUPYTER_DATA_DIR=str(dirs["data"]), JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+               JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]), IPYTHONDIR=str(dirs["ipython"]),
+               PYTHONUNBUFFERED="1")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "jupyterlab.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--port-retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
+           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={REPO}",
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode} before serving:\n{log_tail(log)}")
+            try:
+                api(base, "/api/status")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer /api/status within {START_TIMEOUT_S} s:\n"
+                                f"{log_tail(log)}")
+                time.sleep(0.5)
+        yield base, copy_dir.relative_to(REPO).as_posix() + "/lab.ipynb", log
+    finally:
+        _stop_jupyterlab(proc, base, marker=str(jupyter))
+        shutil.rmtree(copy_dir, ignore_errors=True)
+
+
+def _stop_jupyterlab(proc: subprocess.Popen, base: str, marker: str) -> None:
+    if proc.poll() is None:
+        try:
+            for kernel in api(base, "/api/kernels") or []:
+                api(base, f"/api/kernels/{kernel['id']}", method="DELETE")
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        proc.send_signal(signal.SIGTERM)  # jupyter_server shuts its kernels down on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    for pid in processes_mentioning(marker):  # a kernel that outlived its server
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_kernel_idle(page, base: str, timeout_s: float) -> None:
+    """Until the server has a kernel and every kernel is idle. Waits in the page, never in
+    time.sleep: Playwright's sync API runs the route handlers (every request of the page goes
+    through one) only while Python is inside a Playwright call."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        kernels = api(base, "/api/kernels") or []
+        if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no idle kernel after {timeout_s} s: {api(base, '/api/kernels')}")
+
+
+def test_live_width_slider_adds_a_curve(tab, jupyterlab, screenshots):
+    base, notebook, log = jupyterlab
+    page = tab.page
+    (screenshots / "live-lab-failure.png").unlink(missing_ok=True)
+
+    def context() -> str:
+        return (f"\n\nbrowser problems: {tab.problems() or 'none'}\n\nJupyterLab log (tail):\n{log_tail(log, 30)}")
+
+    def fail(message: str):
+        page.screenshot(path=str(screenshots / "live-lab-failure.png"))
+        pytest.fail(message + context(), pytrace=False)
+
+    page.goto(f"{base}/lab/tree/{notebook}", wait_until="domcontentloaded", timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first.wait_for(timeout=120_000)
+    try:
+        wait_kernel_idle(page, base, START_TIMEOUT_S)
+    except AssertionError as e:
+        fail(f"{e}; dialogs on screen: {page.locator('.jp-Dialog').all_inner_texts()}")
+
+    # Run → Run All Cells, from the menu bar
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while True:
+        cells = page.evaluate(CELLS)
+        errors = [c["text"] for c in cells if "Traceback (most recent call last)" in c["text"]]
+        if errors:
+            fail("a cell raised while running all cells:\n" + errors[0][-3000:])
+        prompts = [c["prompt"].strip() for c in cells]
+        done = cells and all(re.fullmatch(r"\[\d+\]:?", p) for p in prompts)
+        if done and all(k.get("execution_state") == "idle" for k in api(base, "/api/kernels")):
+            break
+        if time.monotonic() > deadline:
+            fail(f"Run All Cells did not finish within {RUN_ALL_TIMEOUT_S} s; prompts: {prompts}")
+        page.wait_for_timeout(1000)
+
+    live = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").last
+    handle = live.locator(".widget-slider .noUi-handle, .jupyter-widgets .noUi-handle").first
+    try:
+        handle.wait_for(state="visible", timeout=60_000)
+    except Exception:  # noqa: BLE001 - report what the cell shows instead
+        fail(f"the last cell shows no widget slider (.noUi-handle); its output reads: "
+             f"{live.locator('.jp-OutputArea').inner_text()[:2000]!r}")
+    cell = live.element_handle()
+    try:
+        page.wait_for_function(f"(cell) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces >= 1; }}",
+                               arg=cell, timeout=SLIDER_TIMEOUT_S * 1000)
+    except Exception:  # noqa: BLE001
+        fail(f"the live panel shows no plotly figure under its slider; the cell's output reads: "
+             f"{live.locator('.jp-OutputArea').inner_text()[:2000]!r}")
+    before = page.evaluate(PANEL_FIGURE, cell)
+    readout_before = live.locator(".widget-readout").first.inner_text()
+    assert len(before["names"]) == 1, f"before any move the panel should show one width's curve: {before}"
+    try:  # the panel's widgets done rendering
+        live.get_by_text("Loading widget...").first.wait_for(state="hidden", timeout=10_000)
+    except Exception:  # noqa: BLE001 - reported below as a broken widget
+        pass
+    live.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "live-lab-before.png"))
+    broken = [f"before the move: {t}" for t in page.evaluate(BROKEN_WIDGETS, cell)]
+
+    # move the slider like a person with a keyboard: focus its handle and press the right arrow
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    try:
+        page.wait_for_function(
+            f"([cell, n]) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces > n; }}",
+            arg=[cell, before["traces"]], timeout=SLIDER_TIMEOUT_S * 1000)
+    except Exception:  # noqa: BLE001
+        fail(f"moving the width slider (readout {readout_before!r} -> "
+             f"{live.locator('.widget-readout').first.inner_text()!r}) did not add a curve within "
+             f"{SLIDER_TIMEOUT_S} s: the figure was {before}, is {page.evaluate(PANEL_FIGURE, cell)}")
+    wait_kernel_idle(page, base, SLIDER_TIMEOUT_S)
+    page.wait_for_timeout(500)
+    after = page.evaluate(PANEL_FIGURE, cell)
+    live.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "live-lab.png"))
+
+    broken += [f"after the move: {t}" for t in page.evaluate(BROKEN_WIDGETS, cell)]
+
+    readout_after = live.locator(".widget-readout").first.inner_text()
+    assert readout_after != readout_before, f"the slider's readout did not move: {readout_before!r}"
+    assert len(after["names"]) == len(before["names"]) + 1, (before, after)
+    assert f"width {readout_after.strip()}" in " ".join(after["names"]), (
+        f"no curve for the new width {readout_after!r} in {after['names']}")
+    # the panel works; now what a reader would also see: a broken widget in it, an error in the console,
+    # a request that left 127.0.0.1
+    problems = [f"the live panel shows a broken widget {b}" for b in broken] + tab.problems()
+    if problems:
+        pytest.fail("the live panel updates, but:\n  " + "\n  ".join(problems), pytrace=False)
