@@ -42,7 +42,7 @@ BUDGETS = {
         ctx=32, batch_size=8, depth=1, heads=2, width=32, lr=3e-3, steps=30, eval_every=10,
         eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80)),
     "book": Budget("book", LabSizes(
-        ctx=64, batch_size=32, depth=2, heads=4, width=128, lr=1e-3, steps=400, eval_every=50,
+        ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400)),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,

@@ -45,12 +45,25 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+class _MimeBundle:
+    """A figure seen only through its mime bundle. Plotly figures display themselves
+    (`_ipython_display_`), which makes IPython ignore `display_id` (every update would add a
+    new figure) and makes its formatter return nothing (glue would store nothing)."""
+
+    def __init__(self, fig: go.Figure):
+        self.bundle = pio.renderers._build_mime_bundle(fig.to_dict())  # activates renderers once, not per call
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.bundle
+
+
 def displayable(fig: go.Figure):
     """What to hand to `display`: in Colab an HTML page that carries its own plotly.js, because
-    Colab's own renderer fails inside widget outputs ("Plotly is not defined"); else the figure."""
+    Colab's own renderer fails inside widget outputs ("Plotly is not defined"); elsewhere the
+    figure's mime bundle for the current renderer."""
     if in_colab():
         return HTML(fig.to_html(include_plotlyjs="cdn", full_html=False))
-    return fig
+    return _MimeBundle(fig)
 
 
 def slider_figure(frames: dict, label: str, background=(), active: int = 0, **layout) -> go.Figure:
@@ -133,17 +146,6 @@ def panel(make_live, static: go.Figure | None = None, hint: str = "") -> None:
         display(Markdown(f"*{hint}*" if hint else "*Open this notebook in Colab or Jupyter to use the live panel.*"))
     else:
         display(make_live())
-
-
-class _MimeBundle:
-    """A figure seen only through its mime bundle: IPython's formatter returns nothing for
-    objects that display themselves (plotly figures do), so glue could not store them."""
-
-    def __init__(self, fig: go.Figure):
-        self.bundle = fig._repr_mimebundle_()
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.bundle
 
 
 def glue(name: str, value, display: bool = False) -> None:

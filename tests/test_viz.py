@@ -1,0 +1,72 @@
+"""The plotting helpers: static slider figures, a live loss plot that redraws in place, panels."""
+
+import plotly.graph_objects as go
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from lmlab import viz
+from lmlab.train import History
+
+
+@pytest.fixture
+def shell():
+    return InteractiveShell.instance()
+
+
+def history(n: int) -> History:
+    h = History()
+    for i in range(n):
+        h.eval_step.append(10 * i)
+        h.eval_val.append(4.0 - i)
+        h.eval_train.append(3.9 - i)
+    return h
+
+
+def test_slider_figure_shows_one_group_at_a_time():
+    frames = {16: [go.Scatter(y=[1]), go.Scatter(y=[2])], 32: [go.Scatter(y=[3])]}
+    fig = viz.slider_figure(frames, "width", background=[go.Scatter(y=[0])], active=1)
+    assert [t.visible for t in fig.data] == [None, False, False, True]
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["16", "32"]
+    assert steps[0].args[0]["visible"] == [True, True, True, False]  # the background stays visible
+    assert steps[1].args[0]["visible"] == [True, False, False, True]
+    assert fig.layout.sliders[0].active == 1
+
+
+def test_live_loss_plot_redraws_one_figure_in_place(shell):
+    plot = viz.LiveLossPlot()
+    with capture_output() as captured:
+        for n in (1, 2, 3):
+            plot(history(n))
+    outputs = [o for o in captured.outputs if (o.transient or {}).get("display_id")]
+    assert len(captured.outputs) - len(outputs) <= 1, "besides the figure, at most plotly's one-time init script"
+    assert len(outputs) == 3 and all("text/html" in o.data or "application/vnd.plotly.v1+json" in o.data
+                                     for o in outputs)
+    ids = {o.transient["display_id"] for o in outputs}
+    assert len(ids) == 1, "every redraw must target the first figure's display id"
+    assert [o.update for o in outputs] == [False, True, True]
+
+
+def test_panel_in_a_book_build_shows_the_static_twin_and_a_hint(shell, monkeypatch):
+    monkeypatch.setenv("LMLAB_BOOK_BUILD", "1")
+    built = []
+    with capture_output() as captured:
+        viz.panel(lambda: built.append(1), static=go.Figure(go.Scatter(y=[1])), hint="open it in Colab")
+    assert not built, "no live widget may be built in a book build"
+    kinds = [set(o.data) for o in captured.outputs]
+    assert any("text/markdown" in k for k in kinds)
+    assert "open it in Colab" in captured.outputs[-1].data["text/markdown"]
+
+
+def test_panel_live_builds_the_widget(shell, monkeypatch):
+    monkeypatch.delenv("LMLAB_BOOK_BUILD", raising=False)
+    built = []
+    with capture_output():
+        viz.panel(lambda: built.append(1) or "panel")
+    assert built == [1]
+
+
+def test_glue_stores_a_figure_through_its_mime_bundle():
+    bundle = viz._MimeBundle(go.Figure(go.Scatter(y=[1])))
+    assert bundle._repr_mimebundle_()
