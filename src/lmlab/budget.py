@@ -32,21 +32,58 @@ class LabSizes:
 
 
 @dataclass(frozen=True)
+class MupSizes:
+    """Chapter 2: the coordinate check, the μTransfer LR sweep and the proxy → target comparison."""
+
+    ctx: int
+    batch_size: int
+    depth: int
+    heads: int
+    coord_widths: tuple[int, ...]  # base width first; the check spans ≥ 16×
+    coord_lr: float  # deliberately large
+    coord_steps: int
+    coord_seeds: tuple[int, ...]
+    widths: tuple[int, ...]  # the LR sweep's widths, base first, spanning ≥ 8×
+    log2_lrs: tuple[int, ...]  # the power-of-2 LR grid
+    steps: int  # per run of the sweep, constant LR
+    eval_batches: int
+    init_std: float  # σ of the sweep's base model
+    proxy_stds: tuple[float, ...]  # what the proxy tunes, besides the LR
+    proxy_output_mults: tuple[float, ...]
+    proxy_log2_lrs: tuple[int, ...]
+    live_widths: tuple[int, ...]  # what the live coordinate check offers
+
+
+@dataclass(frozen=True)
 class Budget:
     name: str
     lab: LabSizes
+    mup: MupSizes
 
 
 BUDGETS = {
     "smoke": Budget("smoke", LabSizes(
         ctx=32, batch_size=8, depth=1, heads=2, width=32, lr=3e-3, steps=30, eval_every=10,
-        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80)),
+        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80),
+        MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8, coord_steps=3,
+                 coord_seeds=(0,), widths=(16, 32), log2_lrs=(-9, -7), steps=10, eval_batches=1, init_std=0.1,
+                 proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7),
+                 live_widths=(16, 32, 64))),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
-        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400)),
+        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
+        MupSizes(ctx=32, batch_size=16, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
+                 coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
+                 steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2),
+                 proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512))),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
-        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600)),
+        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
+        MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
+                 coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512, 1024),
+                 log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5), steps=300, eval_batches=20, init_std=0.1,
+                 proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
+                 live_widths=(32, 64, 128, 256, 512, 1024, 2048))),
 }
 
 

@@ -66,13 +66,16 @@ def displayable(fig: go.Figure):
     return _MimeBundle(fig)
 
 
-def slider_figure(frames: dict, label: str, background=(), active: int = 0, **layout) -> go.Figure:
+def slider_figure(frames: dict, label: str, background=(), active: int = 0, fig: go.Figure | None = None,
+                  **layout) -> go.Figure:
     """One figure whose plotly slider shows one group of traces at a time.
 
     `frames` maps each slider value to the traces drawn at that value;
-    `background` traces stay visible at every value.
+    `background` traces stay visible at every value. Pass `fig` (e.g. from
+    `make_subplots`) to draw into subplots; each trace names its own axes.
     """
-    fig = go.Figure(list(background))
+    fig = fig if fig is not None else go.Figure()
+    fig.add_traces(list(background))
     owners = [None] * len(fig.data)
     for i, traces in enumerate(frames.values()):
         for trace in traces:
@@ -156,3 +159,72 @@ def glue(name: str, value, display: bool = False) -> None:
     except ImportError:
         return
     myst_glue(name, _MimeBundle(value) if isinstance(value, go.Figure) else value, display)
+
+
+PARAM_NAMES = {"sp": "SP", "mup": "μP"}
+
+
+def coord_figure(coords, title: str = "Coordinate check") -> go.Figure:
+    """SP beside μP: each layer's mean |output| against width, with a slider over the step t.
+
+    `coords` is `lmlab.mup.coord_check`'s table for one or both parametrizations;
+    seeds are averaged. Flat lines mean the layer's size does not depend on width.
+    """
+    from plotly.subplots import make_subplots
+
+    mean = coords.groupby(["param", "t", "layer", "width"], sort=False).l1.mean().reset_index()
+    params = list(dict.fromkeys(mean.param))
+    layers = list(dict.fromkeys(mean.layer))
+    fig = make_subplots(1, len(params), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[PARAM_NAMES.get(p, p) for p in params])
+    frames = {}
+    for t in sorted(mean.t.unique()):
+        frames[t] = []
+        for col, param in enumerate(params, 1):
+            for i, layer in enumerate(layers):
+                d = mean[(mean.param == param) & (mean.t == t) & (mean.layer == layer)]
+                frames[t].append(go.Scatter(
+                    x=d.width, y=d.l1, name=layer, legendgroup=layer, showlegend=col == 1, mode="lines+markers",
+                    line=dict(color=COLORS[i % len(COLORS)]), xaxis=f"x{col if col > 1 else ''}",
+                    yaxis=f"y{col if col > 1 else ''}", hovertemplate=f"{layer}<br>width %{{x}}<br>%{{y:.3g}}"))
+    fig = slider_figure(frames, "step t", fig=fig, active=min(1, len(frames) - 1), title=title,
+                        yaxis_title="mean |output| (log scale)", height=460)
+    widths = sorted(mean.width.unique())
+    fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths], title_text="width")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def lr_sweep_figure(sweep, metric: str = "avg_train", title: str = "Loss against learning rate",
+                    yaxis_title: str = "training loss averaged over the run") -> go.Figure:
+    """SP beside μP: loss against log2 LR, one curve per width; a slider highlights one width.
+
+    `sweep` is `lmlab.transfer.lr_sweep`'s table; each curve's lowest point is
+    marked with a star.
+    """
+    from plotly.subplots import make_subplots
+
+    params = list(dict.fromkeys(sweep.param))
+    widths = sorted(sweep.width.unique())
+    fig = make_subplots(1, len(params), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[PARAM_NAMES.get(p, p) for p in params])
+    background, frames = [], {}
+    for i, width in enumerate(widths):
+        color = COLORS[i % len(COLORS)]
+        frames[width] = []
+        for col, param in enumerate(params, 1):
+            d = sweep[(sweep.param == param) & (sweep.width == width)].sort_values("log2_lr")
+            axes = dict(xaxis=f"x{col if col > 1 else ''}", yaxis=f"y{col if col > 1 else ''}")
+            low = d.loc[d[metric].idxmin()]
+            background.append(go.Scatter(x=d.log2_lr, y=d[metric], mode="lines", line=dict(color=color, width=1),
+                                         opacity=0.35, showlegend=False, hoverinfo="skip", **axes))
+            frames[width] += [
+                go.Scatter(x=d.log2_lr, y=d[metric], name=f"width {width}", legendgroup=str(width),
+                           showlegend=col == 1, mode="lines+markers", line=dict(color=color, width=3), **axes),
+                go.Scatter(x=[low.log2_lr], y=[low[metric]], mode="markers", showlegend=False,
+                           marker=dict(symbol="star", size=16, color=color, line=dict(color="black", width=1)),
+                           hovertemplate=f"width {width}: best log2 LR %{{x}}, loss %{{y:.3f}}", **axes)]
+    fig = slider_figure(frames, "width", background=background, fig=fig, active=len(widths) - 1, title=title,
+                        yaxis_title=yaxis_title, height=460)
+    fig.update_xaxes(title_text="log2 learning rate", dtick=1)
+    return fig
