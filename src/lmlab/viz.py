@@ -158,6 +158,8 @@ def glue(name: str, value, display: bool = False) -> None:
         from myst_nb import glue as myst_glue
     except ImportError:
         return
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # numpy and torch scalars: the book formats their plain-text form as a number
     myst_glue(name, _MimeBundle(value) if isinstance(value, go.Figure) else value, display)
 
 
