@@ -1,11 +1,16 @@
-"""The live panel in a real JupyterLab: run chapter 1's notebook at the `smoke` budget, move the
-width slider with the keyboard, and watch a second width's curve join the figure; the panel must
-show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
+"""The live panels in a real JupyterLab: run a chapter's notebook at the `smoke` budget, move the
+panel's sliders with the keyboard, and watch the figure change the way the slider says:
+
+- chapter 1 (lab): the width slider adds that width's loss curve;
+- chapter 2 (μP): the width slider adds that width to the coordinate check (a new point on every
+  layer's line), and the LR slider reruns the check at the new LR (the title names it).
+
+The panel must show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
 
 JupyterLab runs from this virtualenv on 127.0.0.1 with every Jupyter folder in a temporary
 directory, on a copy of the notebook under _build/live/ (git-ignored), so that nothing in
 the repository or in the user's Jupyter settings changes. The browser may reach 127.0.0.1 only.
-Screenshots: _build/screenshots/live-lab-before.png and live-lab.png (after the move).
+Screenshots: _build/screenshots/live-<chapter>-before.png and live-<chapter>.png (after the moves).
 """
 
 import json
@@ -27,7 +32,6 @@ import pytest
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "book" / "lab" / "lab.ipynb"
 LIVE_DIR = REPO / "_build" / "live"
 START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_S = 480
@@ -46,12 +50,16 @@ CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .
     prompt: (c.querySelector('.jp-InputArea-prompt') || {}).textContent || '',
     text: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n')}))"""
 
-# the live panel's figure: the plotly graph inside the ipywidgets Output under the slider
+# the live panel's figure: the plotly graph inside the ipywidgets Output under the sliders; its x values
+# come from _fullData, where plotly.js has decoded the typed arrays plotly.py sends (gd.data keeps them
+# base64-encoded), and only from the traces on show (a figure with a slider holds every step's traces)
 PANEL_FIGURE = """(cell) => {
     const gd = cell.querySelector('.widget-output .js-plotly-plot');
     if (!gd) return null;
     return {traces: gd.querySelectorAll('.scatterlayer g.trace').length,
             names: (gd.data || []).map(t => t.name),
+            xs: [...new Set((gd._fullData || []).filter(t => t.visible === true)
+                                                .flatMap(t => Array.from(t.x || [])))].sort((a, b) => a - b),
             title: (gd.querySelector('.gtitle') || {}).textContent || ''};
 }"""
 
@@ -97,11 +105,13 @@ def processes_mentioning(marker: str) -> list[int]:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
+def jupyterlab(request, tmp_path):
     """A JupyterLab on 127.0.0.1 rooted at the repository, with no token, a temporary config,
     runtime, data and settings folder, LMLAB_BUDGET=smoke and a temporary LMLAB_CACHE.
-    Yields (base URL, path of a fresh copy of lab.ipynb relative to the repository root, log file).
+    `request.param` is the notebook (relative to the repository root) to run.
+    Yields (base URL, path of a fresh copy of it relative to the repository root, log file).
     Teardown shuts down its kernels and the server, kills what is left, and removes the copy."""
+    notebook = REPO / request.param
     jupyter = tmp_path / "jupyter"
     dirs = {name: jupyter / name for name in ("config", "runtime", "data", "settings", "workspaces", "ipython")}
     for d in dirs.values():
@@ -114,7 +124,7 @@ def jupyterlab(tmp_path):
 
     LIVE_DIR.mkdir(parents=True, exist_ok=True)
     copy_dir = Path(tempfile.mkdtemp(prefix="run-", dir=LIVE_DIR))
-    shutil.copy2(NOTEBOOK, copy_dir / "lab.ipynb")
+    shutil.copy2(notebook, copy_dir / notebook.name)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "LMLAB_"))}
     env.update(LMLAB_BUDGET="smoke", LMLAB_CACHE=str(tmp_path / "lmlab_cache"),
@@ -146,7 +156,7 @@ def jupyterlab(tmp_path):
                     pytest.fail(f"jupyter lab did not answer /api/status within {START_TIMEOUT_S} s:\n"
                                 f"{log_tail(log)}")
                 time.sleep(0.5)
-        yield base, copy_dir.relative_to(REPO).as_posix() + "/lab.ipynb", log
+        yield base, (copy_dir / notebook.name).relative_to(REPO).as_posix(), log
     finally:
         _stop_jupyterlab(proc, base, marker=str(jupyter))
         shutil.rmtree(copy_dir, ignore_errors=True)
@@ -185,94 +195,148 @@ def wait_kernel_idle(page, base: str, timeout_s: float) -> None:
     raise AssertionError(f"no idle kernel after {timeout_s} s: {api(base, '/api/kernels')}")
 
 
+class LivePanel:
+    """A notebook open in JupyterLab, run to the end, and the one cell that holds its live panel."""
+
+    def __init__(self, tab, jupyterlab, screenshots, name: str):
+        self.tab, self.page, self.screenshots, self.name = tab, tab.page, screenshots, name
+        self.base, self.notebook, self.log = jupyterlab
+        (screenshots / f"live-{name}-failure.png").unlink(missing_ok=True)
+
+    def fail(self, message: str):
+        self.page.screenshot(path=str(self.screenshots / f"live-{self.name}-failure.png"))
+        pytest.fail(f"{message}\n\nbrowser problems: {self.tab.problems() or 'none'}\n\n"
+                    f"JupyterLab log (tail):\n{log_tail(self.log, 30)}", pytrace=False)
+
+    def run_all(self) -> None:
+        """Open the notebook, Run → Run All Cells from the menu bar, wait for every prompt to show a number."""
+        page, base = self.page, self.base
+        page.goto(f"{base}/lab/tree/{self.notebook}", wait_until="domcontentloaded", timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first.wait_for(timeout=120_000)
+        try:
+            wait_kernel_idle(page, base, START_TIMEOUT_S)
+        except AssertionError as e:
+            self.fail(f"{e}; dialogs on screen: {page.locator('.jp-Dialog').all_inner_texts()}")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+        while True:
+            cells = page.evaluate(CELLS)
+            errors = [c["text"] for c in cells if "Traceback (most recent call last)" in c["text"]]
+            if errors:
+                self.fail("a cell raised while running all cells:\n" + errors[0][-3000:])
+            prompts = [c["prompt"].strip() for c in cells]
+            done = cells and all(re.fullmatch(r"\[\d+\]:?", p) for p in prompts)
+            if done and all(k.get("execution_state") == "idle" for k in api(base, "/api/kernels")):
+                return
+            if time.monotonic() > deadline:
+                self.fail(f"Run All Cells did not finish within {RUN_ALL_TIMEOUT_S} s; prompts: {prompts}")
+            page.wait_for_timeout(1000)
+
+    def find(self) -> None:
+        """The code cell whose output holds widget sliders, once its figure is drawn."""
+        page = self.page
+        self.cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").filter(
+            has=page.locator(".noUi-handle"))
+        try:
+            self.cell.first.wait_for(state="visible", timeout=60_000)
+        except Exception:  # noqa: BLE001 - report what the notebook shows instead
+            self.fail("no cell of the notebook shows a widget slider (.noUi-handle)")
+        if self.cell.count() != 1:
+            self.fail(f"expected one cell with a live panel, found {self.cell.count()}")
+        self.handle = self.cell.element_handle()
+        try:
+            page.wait_for_function(f"(cell) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces >= 1; }}",
+                                   arg=self.handle, timeout=SLIDER_TIMEOUT_S * 1000)
+        except Exception:  # noqa: BLE001
+            self.fail(f"the live panel shows no plotly figure under its sliders; the cell's output reads: "
+                      f"{self.cell.locator('.jp-OutputArea').inner_text()[:2000]!r}")
+        try:  # the panel's widgets done rendering
+            self.cell.get_by_text("Loading widget...").first.wait_for(state="hidden", timeout=10_000)
+        except Exception:  # noqa: BLE001 - reported by broken() as a broken widget
+            pass
+
+    def figure(self) -> dict:
+        return self.page.evaluate(PANEL_FIGURE, self.handle)
+
+    def readout(self, slider: int) -> str:
+        """What slider number `slider` shows, with the typographic minus ipywidgets prints made ASCII."""
+        return self.cell.locator(".widget-readout").nth(slider).inner_text().strip().replace("\u2212", "-")
+
+    def broken(self) -> list[str]:
+        return self.page.evaluate(BROKEN_WIDGETS, self.handle)
+
+    def screenshot(self, suffix: str = "") -> None:
+        self.cell.scroll_into_view_if_needed()
+        self.page.screenshot(path=str(self.screenshots / f"live-{self.name}{suffix}.png"))
+
+    def move(self, slider: int, key: str, changed) -> dict:
+        """Press `key` on the handle of slider number `slider`, like a person with a keyboard, and wait
+        until `changed(figure before, figure now)` (a JS function) holds; returns the new figure."""
+        before, readout = self.figure(), self.readout(slider)
+        self.cell.locator(".noUi-handle").nth(slider).focus()
+        self.page.keyboard.press(key)
+        try:
+            self.page.wait_for_function(
+                f"([cell, before]) => {{ const f = ({PANEL_FIGURE})(cell); return f && ({changed})(before, f); }}",
+                arg=[self.handle, before], timeout=SLIDER_TIMEOUT_S * 1000)
+        except Exception:  # noqa: BLE001
+            self.fail(f"{key} on slider {slider} (readout {readout!r} -> {self.readout(slider)!r}) did not "
+                      f"change the figure as expected within {SLIDER_TIMEOUT_S} s: it was {before}, "
+                      f"is {self.figure()}")
+        wait_kernel_idle(self.page, self.base, SLIDER_TIMEOUT_S)
+        self.page.wait_for_timeout(500)
+        assert self.readout(slider) != readout, f"slider {slider}'s readout did not move: {readout!r}"
+        return self.figure()
+
+    def check_clean(self, broken: list[str]) -> None:
+        """The panel works; now what a reader would also see: a broken widget in it, an error in
+        the console, a request that left 127.0.0.1."""
+        problems = [f"the live panel shows a broken widget {b}" for b in broken] + self.tab.problems()
+        if problems:
+            pytest.fail("the live panel updates, but:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.mark.parametrize("jupyterlab", ["book/lab/lab.ipynb"], indirect=True)
 def test_live_width_slider_adds_a_curve(tab, jupyterlab, screenshots):
-    base, notebook, log = jupyterlab
-    page = tab.page
-    (screenshots / "live-lab-failure.png").unlink(missing_ok=True)
-
-    def context() -> str:
-        return (f"\n\nbrowser problems: {tab.problems() or 'none'}\n\nJupyterLab log (tail):\n{log_tail(log, 30)}")
-
-    def fail(message: str):
-        page.screenshot(path=str(screenshots / "live-lab-failure.png"))
-        pytest.fail(message + context(), pytrace=False)
-
-    page.goto(f"{base}/lab/tree/{notebook}", wait_until="domcontentloaded", timeout=120_000)
-    page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first.wait_for(timeout=120_000)
-    try:
-        wait_kernel_idle(page, base, START_TIMEOUT_S)
-    except AssertionError as e:
-        fail(f"{e}; dialogs on screen: {page.locator('.jp-Dialog').all_inner_texts()}")
-
-    # Run → Run All Cells, from the menu bar
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-
-    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
-    while True:
-        cells = page.evaluate(CELLS)
-        errors = [c["text"] for c in cells if "Traceback (most recent call last)" in c["text"]]
-        if errors:
-            fail("a cell raised while running all cells:\n" + errors[0][-3000:])
-        prompts = [c["prompt"].strip() for c in cells]
-        done = cells and all(re.fullmatch(r"\[\d+\]:?", p) for p in prompts)
-        if done and all(k.get("execution_state") == "idle" for k in api(base, "/api/kernels")):
-            break
-        if time.monotonic() > deadline:
-            fail(f"Run All Cells did not finish within {RUN_ALL_TIMEOUT_S} s; prompts: {prompts}")
-        page.wait_for_timeout(1000)
-
-    live = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").last
-    handle = live.locator(".widget-slider .noUi-handle, .jupyter-widgets .noUi-handle").first
-    try:
-        handle.wait_for(state="visible", timeout=60_000)
-    except Exception:  # noqa: BLE001 - report what the cell shows instead
-        fail(f"the last cell shows no widget slider (.noUi-handle); its output reads: "
-             f"{live.locator('.jp-OutputArea').inner_text()[:2000]!r}")
-    cell = live.element_handle()
-    try:
-        page.wait_for_function(f"(cell) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces >= 1; }}",
-                               arg=cell, timeout=SLIDER_TIMEOUT_S * 1000)
-    except Exception:  # noqa: BLE001
-        fail(f"the live panel shows no plotly figure under its slider; the cell's output reads: "
-             f"{live.locator('.jp-OutputArea').inner_text()[:2000]!r}")
-    before = page.evaluate(PANEL_FIGURE, cell)
-    readout_before = live.locator(".widget-readout").first.inner_text()
+    panel = LivePanel(tab, jupyterlab, screenshots, "lab")
+    panel.run_all()
+    panel.find()
+    before = panel.figure()
     assert len(before["names"]) == 1, f"before any move the panel should show one width's curve: {before}"
-    try:  # the panel's widgets done rendering
-        live.get_by_text("Loading widget...").first.wait_for(state="hidden", timeout=10_000)
-    except Exception:  # noqa: BLE001 - reported below as a broken widget
-        pass
-    live.scroll_into_view_if_needed()
-    page.screenshot(path=str(screenshots / "live-lab-before.png"))
-    broken = [f"before the move: {t}" for t in page.evaluate(BROKEN_WIDGETS, cell)]
+    panel.screenshot("-before")
+    broken = [f"before the move: {t}" for t in panel.broken()]
 
-    # move the slider like a person with a keyboard: focus its handle and press the right arrow
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    try:
-        page.wait_for_function(
-            f"([cell, n]) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces > n; }}",
-            arg=[cell, before["traces"]], timeout=SLIDER_TIMEOUT_S * 1000)
-    except Exception:  # noqa: BLE001
-        fail(f"moving the width slider (readout {readout_before!r} -> "
-             f"{live.locator('.widget-readout').first.inner_text()!r}) did not add a curve within "
-             f"{SLIDER_TIMEOUT_S} s: the figure was {before}, is {page.evaluate(PANEL_FIGURE, cell)}")
-    wait_kernel_idle(page, base, SLIDER_TIMEOUT_S)
-    page.wait_for_timeout(500)
-    after = page.evaluate(PANEL_FIGURE, cell)
-    live.scroll_into_view_if_needed()
-    page.screenshot(path=str(screenshots / "live-lab.png"))
-
-    broken += [f"after the move: {t}" for t in page.evaluate(BROKEN_WIDGETS, cell)]
-
-    readout_after = live.locator(".widget-readout").first.inner_text()
-    assert readout_after != readout_before, f"the slider's readout did not move: {readout_before!r}"
+    after = panel.move(0, "ArrowRight", "(before, now) => now.traces > before.traces")
+    panel.screenshot()
+    broken += [f"after the move: {t}" for t in panel.broken()]
     assert len(after["names"]) == len(before["names"]) + 1, (before, after)
-    assert f"width {readout_after.strip()}" in " ".join(after["names"]), (
-        f"no curve for the new width {readout_after!r} in {after['names']}")
-    # the panel works; now what a reader would also see: a broken widget in it, an error in the console,
-    # a request that left 127.0.0.1
-    problems = [f"the live panel shows a broken widget {b}" for b in broken] + tab.problems()
-    if problems:
-        pytest.fail("the live panel updates, but:\n  " + "\n  ".join(problems), pytrace=False)
+    assert f"width {panel.readout(0)}" in " ".join(after["names"]), (
+        f"no curve for the new width {panel.readout(0)!r} in {after['names']}")
+    panel.check_clean(broken)
+
+
+@pytest.mark.parametrize("jupyterlab", ["book/mup/mup.ipynb"], indirect=True)
+def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screenshots):
+    panel = LivePanel(tab, jupyterlab, screenshots, "mup")
+    panel.run_all()
+    panel.find()
+    before = panel.figure()
+    panel.screenshot("-before")
+    broken = [f"before the moves: {t}" for t in panel.broken()]
+
+    # slider 0 adds a width: it starts at the widest, so step left to one the check has not run
+    after = panel.move(0, "ArrowLeft", "(before, now) => now.xs.length > before.xs.length")
+    width = int(panel.readout(0))
+    assert width not in before["xs"] and width in after["xs"], (width, before["xs"], after["xs"])
+    assert after["names"] == before["names"], "adding a width must not change the layers drawn"
+
+    # slider 1 is log2 LR: one step up reruns every width at the new LR
+    log2_lr = int(panel.readout(1))
+    assert f"2^{log2_lr}" in after["title"], after["title"]
+    moved = panel.move(1, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert f"2^{log2_lr + 1}" in moved["title"], moved["title"]
+    assert moved["xs"] == after["xs"], "changing the LR must keep every width added so far"
+    panel.screenshot()
+    broken += [f"after the moves: {t}" for t in panel.broken()]
+    panel.check_clean(broken)
