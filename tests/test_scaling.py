@@ -78,3 +78,102 @@ def test_flops_grow_with_every_size():
     for bigger in (dict(width=64), dict(depth=3), dict(ctx=64)):
         assert flops_per_token(GPTConfig(**{**base.to_dict(), **bigger})) > f
     assert flops_per_token(GPTConfig(**{**base.to_dict(), "vocab_size": 1000})) == f  # embeddings are free
+
+
+# ---------------------------------------------------------------- fits
+
+import numpy as np  # noqa: E402
+
+from lmlab.scaling import (  # noqa: E402
+    EPOCH,
+    HOFFMANN,
+    Chinchilla,
+    compute_optimal,
+    fit_chinchilla,
+    fit_power_law,
+    isoflop_optimum,
+)
+
+
+def test_power_law_recovers_its_parameters():
+    x = np.logspace(3, 6, 8)
+    fit = fit_power_law(x, 3.0 * x**-0.3, n_boot=50)
+    assert fit.alpha == pytest.approx(0.3, rel=1e-6) and fit.A == pytest.approx(3.0, rel=1e-5) and fit.E == 0
+    assert fit.r2 == pytest.approx(1.0)
+    assert fit.ci["alpha"][0] == pytest.approx(0.3, rel=1e-4)
+
+
+def test_power_law_with_an_irreducible_term():
+    x = np.logspace(3, 6.5, 9)
+    y = 1.2 + 40.0 * x**-0.35
+    fit = fit_power_law(x, y, offset=True, n_boot=0)
+    assert (fit.E, fit.A, fit.alpha) == pytest.approx((1.2, 40.0, 0.35), rel=1e-3)
+    plain = fit_power_law(x, y, n_boot=0)  # without E the exponent comes out far too small
+    assert plain.alpha < 0.5 * fit.alpha and plain.r2 < fit.r2
+
+
+def test_power_law_intervals_cover_the_truth_under_noise():
+    rng = np.random.default_rng(1)
+    x = np.logspace(3, 6, 12)
+    y = 2.0 * x**-0.1 * np.exp(rng.normal(0, 0.01, len(x)))
+    fit = fit_power_law(x, y, n_boot=400)
+    low, high = fit.ci["alpha"]
+    assert low < 0.1 < high and high - low < 0.02
+    assert fit(x).shape == x.shape
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(x=[1, 2], y=[1, 2]), "at least 3 distinct"),
+    (dict(x=[1, 2, 3], y=[1, 2]), "same length"),
+    (dict(x=[1, 2, -3], y=[1, 2, 3]), "positive"),
+    (dict(x=[1, 2, 3], y=[1, 2, 3], n_boot=-1), "n_boot"),
+])
+def test_power_law_rejects_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        fit_power_law(**bad)
+
+
+def synthetic_runs(truth: Chinchilla, noise: float = 0.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    N, D = (g.ravel() for g in np.meshgrid(np.logspace(7.5, 10, 6), np.logspace(9, 11.5, 6)))
+    return N, D, truth(N, D) * np.exp(rng.normal(0, noise, N.shape))
+
+
+@pytest.mark.parametrize("truth", [HOFFMANN, EPOCH], ids=["hoffmann", "epoch"])
+def test_chinchilla_fit_recovers_known_parameters(truth):
+    fit = fit_chinchilla(*synthetic_runs(truth))  # noise-free: with 36 noisy runs A and α trade off
+    for name in ("E", "A", "B", "alpha", "beta"):
+        assert getattr(fit, name) == pytest.approx(getattr(truth, name), rel=0.05), name
+
+
+def test_chinchilla_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least 5 runs"):
+        fit_chinchilla([1, 2], [1, 2], [1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        fit_chinchilla([1] * 6, [1] * 6, [1] * 5)
+
+
+def test_compute_optimal_spends_the_budget_and_minimises_the_loss():
+    C = 1e21
+    N, D = compute_optimal(C, EPOCH)
+    assert 6 * N * D == pytest.approx(C)
+    for f in (0.8, 1.25):  # any other split of the same compute is worse
+        assert EPOCH(N * f, D / f) > EPOCH(N, D)
+
+
+def test_published_allocations_at_gophers_budget():
+    """At Gopher's (and Chinchilla's) 5.76e23 FLOPs, Epoch AI's refit gives about 18 tokens per
+    parameter, near Chinchilla's own 70B parameters on 1.4T tokens; Hoffmann et al.'s rounded
+    approach-3 constants give about 93, the inconsistency Besiroglu et al. (2024) point out."""
+    N, D = compute_optimal(5.76e23, EPOCH)
+    assert float(f"{N:.2g}") == 7.2e10 and float(f"{D:.2g}") == 1.3e12 and round(D / N) == 18
+    N, D = compute_optimal(5.76e23, HOFFMANN)
+    assert float(f"{N:.2g}") == 3.2e10 and float(f"{D:.2g}") == 3.0e12 and round(D / N) == 93
+
+
+def test_isoflop_parabola_finds_the_bottom():
+    N = np.logspace(5, 7, 7)
+    L = 2 + 0.1 * (np.log(N) - np.log(3e5)) ** 2
+    assert isoflop_optimum(N, L) == pytest.approx(3e5)
+    with pytest.raises(ValueError, match="curves downward"):
+        isoflop_optimum(N, -L)

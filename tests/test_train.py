@@ -205,3 +205,54 @@ def test_train_cached_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train
     assert calls == [1]  # retrained
     assert hist2.train_loss == hist.train_loss  # the same run again
     assert GPT(tiny_cfg).load_state_dict(torch.load(pt, weights_only=True))  # a good checkpoint is back
+
+
+# ---------------------------------------------------------------- WSD and shared stable phases
+
+from lmlab.train import train_budgets, train_budgets_cached  # noqa: E402
+
+
+def test_wsd_holds_then_decays_linearly():
+    cfg = TrainConfig(steps=100, warmup_steps=10, schedule="wsd", cooldown_fraction=0.2, min_lr_ratio=0.0)
+    assert cfg.decay_start == 80
+    assert [cfg.lr_factor(s) for s in (9, 10, 79)] == [1.0, 1.0, 1.0]
+    assert [cfg.lr_factor(s) for s in (80, 89, 99)] == pytest.approx([0.95, 0.5, 0.0])
+    with pytest.raises(ValueError, match="warmup_steps must end before the cooldown"):
+        TrainConfig(steps=10, warmup_steps=9, schedule="wsd")
+    with pytest.raises(ValueError, match="cooldown_fraction"):
+        TrainConfig(steps=10, schedule="wsd", cooldown_fraction=1.5)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_budgets_share_a_stable_phase_and_match_runs_trained_alone(tiny_data, tiny_cfg, dropout):
+    """Every budget's run equals training it alone, bit for bit: weights, losses, evaluations
+    (with dropout, the snapshots carry the mask RNG too)."""
+    model_cfg = replace(tiny_cfg, dropout=dropout)
+    cfg = TrainConfig(steps=20, batch_size=4, lr=3e-3, schedule="wsd", warmup_steps=2, eval_every=5, eval_batches=2,
+                      progress=False)
+    budgets = train_budgets(GPT(model_cfg, seed=0), tiny_data, cfg, [12, 6, 20, 10])
+    assert list(budgets) == [6, 10, 12, 20]
+    for steps, (hist, state) in budgets.items():
+        alone = GPT(model_cfg, seed=0)
+        expected = train(alone, tiny_data, replace(cfg, steps=steps))
+        assert hist.train_loss == expected.train_loss and hist.eval_val == expected.eval_val, steps
+        assert hist.eval_step == expected.eval_step and hist.step == list(range(1, steps + 1))
+        assert all(torch.equal(v, state[k]) for k, v in alone.state_dict().items()), steps
+
+
+def test_budgets_need_wsd(tiny_data, tiny_model):
+    with pytest.raises(ValueError, match="schedule must be 'wsd'"):
+        train_budgets(tiny_model, tiny_data, TrainConfig(steps=10), [5, 10])
+    with pytest.raises(ValueError, match="warmup_steps"):
+        train_budgets(tiny_model, tiny_data, TrainConfig(steps=20, schedule="wsd", warmup_steps=8), [5, 20])
+
+
+def test_cached_budgets_are_the_runs_train_cached_stores(tiny_data, tiny_cfg, tmp_path):
+    cache = Cache(tmp_path)
+    cfg = TrainConfig(steps=8, batch_size=4, schedule="wsd", eval_every=4, eval_batches=1, progress=False)
+    hists = train_budgets_cached(tiny_cfg, cfg, tiny_data, [4, 8], cache=cache)
+    files = sorted(tmp_path.iterdir())
+    _, alone = train_cached(tiny_cfg, replace(cfg, steps=8), tiny_data, cache=cache)  # read, not trained
+    assert sorted(tmp_path.iterdir()) == files and alone.eval_val == hists[8].eval_val
+    again = train_budgets_cached(tiny_cfg, cfg, tiny_data, [8, 4], cache=cache)
+    assert {s: h.eval_val for s, h in again.items()} == {s: h.eval_val for s, h in hists.items()}

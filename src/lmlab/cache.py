@@ -7,6 +7,7 @@ entry that cannot be read is dropped with a warning and computed again.
 """
 
 import hashlib
+import inspect
 import json
 import os
 import tempfile
@@ -34,12 +35,12 @@ def key(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def source_fingerprint(*modules) -> str:
-    """A hash of the given modules' source code, so a cached result is recomputed when the
-    code that produced it changes, not only when its settings do."""
+def source_fingerprint(*sources) -> str:
+    """A hash of the source code of the given modules or functions, so a cached result is
+    recomputed when the code that produced it changes, not only when its settings do."""
     h = hashlib.sha256()
-    for module in modules:
-        h.update(Path(module.__file__).read_bytes())
+    for source in sources:
+        h.update(inspect.getsource(source).encode())
     return h.hexdigest()[:16]
 
 

@@ -1,10 +1,20 @@
-"""Parameter and FLOP counting (the scaling-laws chapter adds the fits).
+"""Parameter and FLOP counting, and the fits of scaling laws.
 
-N counts non-embedding parameters as Kaplan et al. (2020) do; training costs
-about 6 FLOPs per parameter per token (2 forward, 4 backward) plus the
-attention scores, 6·depth·ctx·width per token.
+N counts non-embedding parameters as Kaplan et al. (2020) do (Chinchilla counts
+them all: `non_embedding=False`); training costs about 6 FLOPs per parameter
+per token (2 forward, 4 backward) plus the attention scores, 6·depth·ctx·width
+per token. The fits: a power law with an optional irreducible term and bootstrap
+intervals, Chinchilla's parametric L(N, D) fitted their way, its closed-form
+compute-optimal allocation, and the parabola of an IsoFLOP profile.
 """
 
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares, minimize
+from scipy.special import logsumexp
+
+from lmlab.checks import check_positive_int
 from lmlab.model import GPTConfig
 
 
@@ -21,3 +31,164 @@ def param_count(cfg: GPTConfig, non_embedding: bool = True) -> int:
 def flops_per_token(cfg: GPTConfig) -> float:
     """Training FLOPs per token, forward and backward: 6N + 6·depth·ctx·width (Kaplan et al. 2020, table 1)."""
     return 6 * param_count(cfg) + 6 * cfg.depth * cfg.ctx * cfg.width
+
+
+# ---------------------------------------------------------------- fits
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y = E + A·x^(−alpha), fitted in log space; `ci` holds bootstrap 95% intervals of each field."""
+
+    A: float
+    alpha: float
+    E: float
+    r2: float  # of y, on its own scale
+    ci: dict = field(default_factory=dict, compare=False)
+
+    def __call__(self, x):
+        return self.E + self.A * np.asarray(x, dtype=float) ** -self.alpha
+
+
+def _fit_power_law_once(logx, logy, offset: bool) -> tuple[float, float, float]:
+    """(A, alpha, E) minimising the squared error of log y."""
+    slope, intercept = np.polyfit(logx, logy, 1)
+    if not offset:
+        return float(np.exp(intercept)), float(-slope), 0.0
+    y_min = float(np.exp(logy.min()))
+
+    def residuals(p):  # p = (log A, alpha, E as a fraction of the smallest y)
+        return np.log(np.exp(p[0] - p[1] * logx) + p[2] * y_min) - logy
+
+    starts = [(intercept + np.log(1 - f), -slope / (1 - f), f) for f in (0.0, 0.3, 0.6, 0.9)]
+    fits = [least_squares(residuals, s, bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 0.999])) for s in starts]
+    best = min(fits, key=lambda f: f.cost).x
+    return float(np.exp(best[0])), float(best[1]), float(best[2] * y_min)
+
+
+def fit_power_law(x, y, offset: bool = False, n_boot: int = 1000, seed: int = 0) -> PowerLaw:
+    """Fit y = E + A·x^(−alpha) by least squares on log y (E = 0 unless `offset`).
+
+    The 95% intervals come from `n_boot` bootstrap resamples of the points; a
+    resample with fewer than three distinct x is skipped.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-d and the same length, got shapes {x.shape} and {y.shape}")
+    if len(np.unique(x)) < 3:
+        raise ValueError(f"x must hold at least 3 distinct values to fit a power law, got {len(np.unique(x))}")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("x and y must be positive to fit a power law in log space")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise ValueError(f"n_boot must be an integer ≥ 0, got {n_boot!r}")
+    logx, logy = np.log(x), np.log(y)
+    A, alpha, E = _fit_power_law_once(logx, logy, offset)
+    pred = E + A * x**-alpha
+    r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    rng, samples = np.random.default_rng(seed), []
+    for _ in range(n_boot):
+        i = rng.integers(len(x), size=len(x))
+        if len(np.unique(x[i])) >= 3:
+            samples.append(_fit_power_law_once(logx[i], logy[i], offset))
+    ci = {}
+    if samples:
+        s = np.array(samples)
+        ci = {name: tuple(np.percentile(s[:, k], [2.5, 97.5])) for k, name in enumerate(("A", "alpha", "E"))}
+    return PowerLaw(A, alpha, E, float(r2), ci)
+
+
+@dataclass(frozen=True)
+class Chinchilla:
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 2)."""
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    def __call__(self, N, D):
+        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+        return self.E + self.A / N**self.alpha + self.B / D**self.beta
+
+
+# the published fits: Hoffmann et al.'s approach 3 as printed (rounded), and Epoch AI's refit of
+# their data (Besiroglu et al. 2024); both count every parameter, embeddings included
+HOFFMANN = Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+EPOCH = Chinchilla(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
+
+# Hoffmann et al.'s grid of starting points for L-BFGS
+CHINCHILLA_STARTS = {"alpha": np.arange(0, 2.01, 0.5), "beta": np.arange(0, 2.01, 0.5),
+                     "e": np.arange(-1, 1.01, 0.5), "a": np.arange(0, 26, 5), "b": np.arange(0, 26, 5)}
+
+
+def _huber(r, delta):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta)), np.clip(r, -delta, delta)
+
+
+def _chinchilla_objective(p, logN, logD, logL, delta):
+    """The summed Huber loss of log L and its gradient; p = (a, b, e, alpha, beta), A, B, E = exp(a, b, e).
+    Summed, not averaged: Besiroglu et al. traced Hoffmann's early stop to an averaged loss."""
+    a, b, e, alpha, beta = p
+    terms = np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)])
+    lse = logsumexp(terms, axis=0)
+    w = np.exp(terms - lse)  # d lse / d term
+    loss, dr = _huber(lse - logL, delta)
+    grad = np.array([(dr * w[0]).sum(), (dr * w[1]).sum(), (dr * w[2]).sum(),
+                     -(dr * w[0] * logN).sum(), -(dr * w[1] * logD).sum()])
+    return loss.sum(), grad
+
+
+def fit_chinchilla(N, D, L, delta: float = 1e-3, n_starts: int = 8) -> Chinchilla:
+    """Fit L = E + A/N^alpha + B/D^beta the way Hoffmann et al. (2022) did: a Huber loss
+    (`delta`) on log L, minimised by L-BFGS from their grid of 4,500 starting points.
+
+    Every grid point is scored at once and L-BFGS runs from the best `n_starts` of them.
+    The stopping tolerances are tight on purpose: with δ = 1e-3 the loss and its gradient
+    are tiny, and SciPy's defaults stop far from the optimum, the flaw Besiroglu et al.
+    (2024) found in the original fit.
+    """
+    N, D, L = (np.asarray(v, dtype=float).ravel() for v in (N, D, L))
+    if not len(N) == len(D) == len(L):
+        raise ValueError(f"N, D and L must be the same length, got {len(N)}, {len(D)} and {len(L)}")
+    if len(N) < 5:
+        raise ValueError(f"fit_chinchilla needs at least 5 runs for its 5 parameters, got {len(N)}")
+    if (N <= 0).any() or (D <= 0).any() or (L <= 0).any():
+        raise ValueError("N, D and L must all be positive")
+    check_positive_int("n_starts", n_starts)
+    logN, logD, logL = np.log(N), np.log(D), np.log(L)
+    grid = np.array(np.meshgrid(*(CHINCHILLA_STARTS[k] for k in ("a", "b", "e", "alpha", "beta")),
+                                indexing="ij")).reshape(5, -1).T
+    a, b, e, alpha, beta = grid.T[:, :, None]
+    lse = logsumexp(np.stack(np.broadcast_arrays(a - alpha * logN, b - beta * logD, e + 0 * logN)), axis=0)
+    scores = _huber(lse - logL, delta)[0].sum(axis=1)
+    fits = [minimize(_chinchilla_objective, p0, args=(logN, logD, logL, delta), jac=True, method="L-BFGS-B",
+                     options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+            for p0 in grid[np.argsort(scores)[:n_starts]]]
+    a, b, e, alpha, beta = min(fits, key=lambda f: f.fun).x
+    return Chinchilla(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=float(alpha), beta=float(beta))
+
+
+def compute_optimal(C, fit: Chinchilla) -> tuple[np.ndarray, np.ndarray]:
+    """(N_opt, D_opt) minimising `fit` at compute C = 6·N·D (Hoffmann et al. 2022, eq. 4):
+    N_opt = G·(C/6)^(β/(α+β)), D_opt = (C/6)/N_opt, G = (αA/(βB))^(1/(α+β))."""
+    C = np.asarray(C, dtype=float)
+    if (C <= 0).any():
+        raise ValueError(f"C must be positive, got {C}")
+    if fit.alpha <= 0 or fit.beta <= 0:
+        raise ValueError(f"the fit's exponents must be positive for an optimum to exist, got {fit}")
+    G = (fit.alpha * fit.A / (fit.beta * fit.B)) ** (1 / (fit.alpha + fit.beta))
+    N = G * (C / 6) ** (fit.beta / (fit.alpha + fit.beta))
+    return N, C / 6 / N
+
+
+def isoflop_optimum(N, L) -> float:
+    """The N at the bottom of a parabola in log N fitted to one IsoFLOP profile (Hoffmann's approach 2)."""
+    N, L = np.asarray(N, dtype=float), np.asarray(L, dtype=float)
+    if len(np.unique(N)) < 3:
+        raise ValueError(f"an IsoFLOP profile needs at least 3 distinct N, got {len(np.unique(N))}")
+    c2, c1, _ = np.polyfit(np.log(N), L, 2)
+    if c2 <= 0:
+        raise ValueError("the IsoFLOP profile curves downward: its minimum is outside the sizes trained")
+    return float(np.exp(-c1 / (2 * c2)))

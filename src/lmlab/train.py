@@ -1,10 +1,17 @@
-"""The training loop: AdamW from `lmlab.mup`, warmup + cosine or constant LR, periodic evaluation.
+"""The training loop: AdamW from `lmlab.mup`, warmup + cosine, constant or WSD LR, periodic evaluation.
 
 Evaluation runs in eval mode on the same fixed batches every time, for both the
 training and the validation split, so curves are comparable point to point and
 a dropout model's training loss is measured without its masks.
+
+WSD (warmup, stable, decay: Hu et al. 2024; Hägele et al. 2024) holds the LR
+constant and decays it over the last `cooldown_fraction` of the steps. Runs of
+different lengths then share their stable phase, so `train_budgets` trains one
+model for several step budgets at little more than the cost of the longest,
+each run identical to training it alone.
 """
 
+import copy
 import math
 import sys
 import time
@@ -40,9 +47,10 @@ class TrainConfig:
     steps: int
     batch_size: int = 32
     lr: float = 3e-3  # the base LR; μP scales it per parameter kind
-    schedule: str = "cosine"  # "cosine" (after warmup, down to min_lr_ratio·lr) or "constant"
+    schedule: str = "cosine"  # after warmup: "cosine" down to min_lr_ratio·lr, "constant", or "wsd"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1
+    cooldown_fraction: float = 0.2  # wsd: the last fraction of the steps decays linearly to min_lr_ratio·lr
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float | None = 1.0
@@ -55,9 +63,19 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
             check_positive_int(name, getattr(self, name))
         check_range("lr", self.lr, 0, float("inf"), low_open=True, high_open=True)
-        check_choice("schedule", self.schedule, ("cosine", "constant"))
+        check_choice("schedule", self.schedule, ("cosine", "constant", "wsd"))
         check_range("warmup_steps", self.warmup_steps, 0, self.steps)
         check_fraction("min_lr_ratio", self.min_lr_ratio)
+        check_fraction("cooldown_fraction", self.cooldown_fraction)
+        if self.schedule == "wsd" and self.warmup_steps > self.decay_start:
+            raise ValueError(f"warmup_steps must end before the cooldown starts at step {self.decay_start} "
+                             f"(steps {self.steps}, cooldown_fraction {self.cooldown_fraction}), "
+                             f"got {self.warmup_steps}")
+
+    @property
+    def decay_start(self) -> int:
+        """wsd: the first step of the cooldown."""
+        return self.steps - round(self.cooldown_fraction * self.steps)
 
     def lr_factor(self, step: int) -> float:
         """The schedule's multiplier of `lr` at `step` (0-based)."""
@@ -65,6 +83,11 @@ class TrainConfig:
             return (step + 1) / self.warmup_steps
         if self.schedule == "constant":
             return 1.0
+        if self.schedule == "wsd":
+            if step < self.decay_start:
+                return 1.0
+            progress = (step - self.decay_start + 1) / (self.steps - self.decay_start)
+            return 1 - (1 - self.min_lr_ratio) * progress
         progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
         cosine = 0.5 * (1 + math.cos(math.pi * progress))
         return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
@@ -132,6 +155,28 @@ def train(model: GPT, data, cfg: TrainConfig, callbacks=()) -> History:
     first at step 0, the last after the final step). The same seed gives
     the same losses on the same device.
     """
+    return _train(model, data, cfg, [cfg.steps], callbacks)[cfg.steps][0]
+
+
+def train_budgets(model: GPT, data, cfg: TrainConfig, budgets, callbacks=()) -> dict[int, tuple[History, dict]]:
+    """Train `model` for each step budget in `budgets` under `cfg`'s WSD schedule (`cfg.steps` is
+    ignored), sharing the stable phase: the cost is the longest run plus the other runs'
+    cooldowns. Returns {steps: (History, final state_dict)}, each what `train` would give for
+    `replace(cfg, steps=steps)` from the same initial model; `model` ends as the longest run."""
+    budgets = sorted(set(budgets))
+    if cfg.schedule != "wsd":
+        raise ValueError(f"train_budgets shares a stable phase, so cfg.schedule must be 'wsd', got {cfg.schedule!r}")
+    if not budgets:
+        raise ValueError("budgets must not be empty")
+    for steps in budgets:
+        replace(cfg, steps=steps)  # validates each budget, warmup included
+    return _train(model, data, cfg, budgets, callbacks)
+
+
+def _train(model: GPT, data, cfg: TrainConfig, budgets: list[int], callbacks) -> dict[int, tuple[History, dict]]:
+    """The loop behind `train` and `train_budgets`: one pass to the longest budget; at each
+    shorter budget's decay start, a snapshot of everything that shapes the rest of the run
+    (weights, optimizer, data order, dropout RNG, history) from which its cooldown runs."""
     dev = device()
     model.to(dev).train()
     opt = mup.optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
@@ -139,34 +184,93 @@ def train(model: GPT, data, cfg: TrainConfig, callbacks=()) -> History:
     hist, flops = History(), flops_per_token(model.config)
     tokens_per_step = cfg.batch_size * model.config.ctx
     start, pending = time.perf_counter(), []
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+    runs = {steps: replace(cfg, steps=steps) for steps in budgets}
+    branch_at = {}  # step → the shorter budgets whose cooldown starts there
+    for steps in budgets[:-1]:
+        branch_at.setdefault(runs[steps].decay_start, []).append(steps)
+    cuda = [dev] if dev.type == "cuda" else []
+    results = {}
+
+    def step_once(step: int, run: TrainConfig, bar) -> None:
+        for group in opt.param_groups:
+            group["lr"] = run.lr * run.lr_factor(step) * group["lr_scale"]
+        x, y = data.batch("train", run.batch_size, model.config.ctx, g)
+        with _autocast(dev):
+            _, loss = model(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if run.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
+        opt.step()
+        pending.append(loss.detach())
+        hist.step.append(step + 1)
+        hist.tokens.append((step + 1) * tokens_per_step)
+        hist.flops.append(flops * hist.tokens[-1])
+        hist.seconds.append(time.perf_counter() - start)
+        if (step + 1) % run.eval_every == 0 or step + 1 == run.steps:
+            hist.train_loss.extend(torch.stack(pending).float().tolist())  # one device sync per eval
+            pending.clear()
+            _evaluate_into(hist, model, data, run, step + 1, hist.tokens[-1], callbacks)
+            bar.set_postfix(val=f"{hist.eval_val[-1]:.3f}")
+
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(cfg.seed)
-        bar = tqdm(range(cfg.steps), desc=f"width {model.config.width}", leave=False,
-                   disable=not cfg.progress or building_book())
+        bar = tqdm(total=sum(runs[s].steps - runs[s].decay_start for s in budgets[:-1]) + budgets[-1],
+                   desc=f"width {model.config.width}", leave=False, disable=not cfg.progress or building_book())
         _evaluate_into(hist, model, data, cfg, 0, 0, callbacks)
-        for step in bar:
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * cfg.lr_factor(step) * group["lr_scale"]
-            x, y = data.batch("train", cfg.batch_size, model.config.ctx, g)
-            with _autocast(dev):
-                _, loss = model(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            pending.append(loss.detach())
-            hist.step.append(step + 1)
-            hist.tokens.append((step + 1) * tokens_per_step)
-            hist.flops.append(flops * hist.tokens[-1])
-            hist.seconds.append(time.perf_counter() - start)
-            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-                hist.train_loss.extend(torch.stack(pending).float().tolist())  # one device sync per eval
-                pending.clear()
-                _evaluate_into(hist, model, data, cfg, step + 1, hist.tokens[-1], callbacks)
-                bar.set_postfix(val=f"{hist.eval_val[-1]:.3f}")
+        for step in range(budgets[-1]):
+            for steps in branch_at.get(step, []):
+                snapshot = _snapshot(model, opt, g, hist, pending, cuda)
+                for s in range(step, steps):
+                    step_once(s, runs[steps], bar)
+                    bar.update()
+                results[steps] = (hist, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                hist, pending = _restore(snapshot, model, opt, g, cuda)
+            step_once(step, runs[budgets[-1]], bar)
+            bar.update()
+        bar.close()
+    results[budgets[-1]] = (hist, model.state_dict())
     model.eval()
-    return hist
+    return dict(sorted(results.items()))
+
+
+def _snapshot(model, opt, g, hist, pending, cuda) -> dict:
+    return {"model": copy.deepcopy(model.state_dict()), "opt": copy.deepcopy(opt.state_dict()),
+            "g": g.get_state(), "rng": torch.get_rng_state(),
+            "cuda_rng": [torch.cuda.get_rng_state(d) for d in cuda], "hist": copy.deepcopy(hist),
+            "pending": list(pending)}
+
+
+def _restore(snapshot: dict, model, opt, g, cuda) -> tuple[History, list]:
+    model.load_state_dict(snapshot["model"])
+    opt.load_state_dict(snapshot["opt"])
+    g.set_state(snapshot["g"])
+    torch.set_rng_state(snapshot["rng"])
+    for d, state in zip(cuda, snapshot["cuda_rng"], strict=True):
+        torch.cuda.set_rng_state(state, d)
+    return snapshot["hist"], snapshot["pending"]
+
+
+def train_budgets_cached(model_cfg: GPTConfig, cfg: TrainConfig, data, budgets, seed: int = 0,
+                         cache: Cache | None = None) -> dict[int, History]:
+    """`train_budgets` through the run cache: each budget is stored under the same name as
+    `train_cached(model_cfg, replace(cfg, steps=steps), ...)`, so either reads the other's runs."""
+    cache = cache or Cache()
+    names = {steps: _run_name(model_cfg, replace(cfg, steps=steps), data, seed) for steps in sorted(set(budgets))}
+    saved = {steps: cache.load_json(name) for steps, name in names.items()}
+    if all(h is not None and cache.path(names[s], ".pt").exists() for s, h in saved.items()):
+        return {steps: History.from_dict(h) for steps, h in saved.items()}
+    runs = train_budgets(GPT(model_cfg, seed), data, cfg, list(names))
+    for steps, (hist, state) in runs.items():
+        cache.save_state(names[steps], {k: v.cpu() for k, v in state.items()})
+        cache.save_json(names[steps], hist.to_dict())
+    return {steps: hist for steps, (hist, _) in runs.items()}
+
+
+def _run_name(model_cfg: GPTConfig, cfg: TrainConfig, data, seed: int) -> str:
+    code = source_fingerprint(lmlab.corpus, lmlab.model, mup, sys.modules[__name__],  # of scaling, only what
+                              lmlab.scaling.param_count, lmlab.scaling.flops_per_token)  # a History records
+    return "run-" + key(model_cfg.to_dict(), asdict(replace(cfg, progress=True)), data.fingerprint, seed, code)
 
 
 def _evaluate_into(hist, model, data, cfg, step, tokens, callbacks):
@@ -188,8 +292,7 @@ def train_cached(model_cfg: GPTConfig, cfg: TrainConfig, data, seed: int = 0, ca
     afresh; chapters share models this way.
     """
     cache = cache or Cache()
-    code = source_fingerprint(lmlab.corpus, lmlab.model, mup, lmlab.scaling, sys.modules[__name__])
-    name = "run-" + key(model_cfg.to_dict(), asdict(replace(cfg, progress=True)), data.fingerprint, seed, code)
+    name = _run_name(model_cfg, cfg, data, seed)
     model = GPT(model_cfg, seed)
     state, saved = cache.load_state(name), cache.load_json(name)
     if state is not None and saved is not None:

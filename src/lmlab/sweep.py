@@ -1,0 +1,111 @@
+"""Run a grid of experiments once: a content-addressed result cache in front of any executor.
+
+`run(configs, fn)` calls `fn(config)` for every config whose result is not yet
+cached, on any `concurrent.futures.Executor` (a process pool on one machine, a
+Dask cluster's `client.get_executor()` across many), and returns the results in
+the order of `configs`. A result is named by a hash of `fn`'s source and the
+config, so a warm rerun reads every result back in milliseconds and changing
+either recomputes only what changed. Results are written as each one arrives,
+so an interrupted sweep keeps what it finished.
+
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(2) as pool:
+        results = sweep.run(specs, sweep.train_spec, executor=pool)
+
+    from dask.distributed import Client          # a cluster: the same call
+    with Client("scheduler-address:8786") as client:
+        results = sweep.run(specs, sweep.train_spec, executor=client.get_executor())
+
+`fn` must be importable by the workers (a module-level function) and return JSON. When its
+result also depends on other code, list it in `fn.depends_on` (modules or functions), as
+`train_spec` does, and a change there recomputes too.
+"""
+
+import functools
+import inspect
+from concurrent.futures import Executor, as_completed
+from dataclasses import asdict, is_dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+import lmlab.corpus
+import lmlab.model
+import lmlab.mup
+import lmlab.train
+from lmlab.budget import building_book
+from lmlab.cache import Cache, key, source_fingerprint
+from lmlab.corpus import CharDataset, shakespeare
+from lmlab.model import GPTConfig
+from lmlab.scaling import flops_per_token, param_count
+from lmlab.train import TrainConfig, train_cached
+
+
+def config_key(fn, config) -> str:
+    """The cache name of `fn(config)`: a hash of fn's name, of its source and what it depends on,
+    and of the config."""
+    cfg = asdict(config) if is_dataclass(config) else config
+    source = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)  # a callable object: its class
+    code = source_fingerprint(source, *getattr(fn, "depends_on", ()))
+    name = getattr(fn, "__name__", type(fn).__name__)
+    return f"sweep-{name}-" + key(source.__module__, source.__qualname__, code, cfg)
+
+
+def run(configs, fn, cache: Cache | None = None, executor: Executor | None = None,
+        desc: str = "sweep") -> list:
+    """`[fn(c) for c in configs]`, each from the cache when it is there, the rest on `executor`
+    (in this process when None), cached as they finish."""
+    configs, cache = list(configs), cache or Cache()
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {fn!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ValueError(f"executor must be a concurrent.futures.Executor or None, got {type(executor).__name__}")
+    names = [config_key(fn, c) for c in configs]
+    results = [cache.load_json(name) for name in names]
+    todo = [i for i, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(todo), desc=desc, leave=False, disable=not todo or building_book())
+    if executor is None:
+        for i in todo:
+            results[i] = _store(cache, names[i], fn(configs[i]))
+            bar.update()
+    else:
+        futures = {executor.submit(fn, configs[i]): i for i in todo}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = _store(cache, names[i], future.result())
+            bar.update()
+    bar.close()
+    return results
+
+
+def _store(cache: Cache, name: str, result):
+    cache.save_json(name, result)
+    return cache.load_json(name)  # exactly what a warm rerun will read (tuples become lists)
+
+
+# ---------------------------------------------------------------- a training run as a sweep point
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(val_fraction: float, train_chars: int | None):
+    return CharDataset(shakespeare(), val_fraction=val_fraction, train_chars=train_chars)
+
+
+def train_spec(spec: dict) -> dict:
+    """Train one model described by plain data, so that any worker can run it: `spec` holds
+    `model` (GPTConfig fields), `train` (TrainConfig fields), and optionally `seed`,
+    `val_fraction` (0.1), `train_chars` (None: every training character) and `threads`
+    (torch threads in the worker). The run goes through `train_cached`, so its checkpoint
+    is shared with every chapter. Returns the run's `History` as a dict plus N and C."""
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    data = _dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
+    train = dict(spec["train"])
+    if "betas" in train:
+        train["betas"] = tuple(train["betas"])
+    model_cfg = GPTConfig(**spec["model"])
+    _, hist = train_cached(model_cfg, TrainConfig(**{**train, "progress": False}), data, seed=spec.get("seed", 0))
+    return {**hist.to_dict(), "N": param_count(model_cfg), "N_total": param_count(model_cfg, non_embedding=False)}
+
+
+train_spec.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.train, param_count, flops_per_token)
