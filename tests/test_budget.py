@@ -71,3 +71,18 @@ def test_building_book(monkeypatch, value, expected):
     else:
         monkeypatch.setenv("LMLAB_BOOK_BUILD", value)
     assert building_book() is expected
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_scaling_budget_is_consistent(name):
+    from lmlab.scaling import param_count, shaped
+
+    s = BUDGETS[name].scaling
+    assert list(s.depths) == sorted(set(s.depths)) and list(s.budgets) == sorted(set(s.budgets))
+    assert len(s.budgets) >= 3 and s.repeat_depth in s.depths
+    sizes = [param_count(shaped(80, d, s.aspect, s.heads, s.ctx, param="mup", base_width=s.aspect * s.depths[0]))
+             for d in s.depths]
+    if name != "smoke":  # the design: ≥ 6 sizes over ≥ 1.5 decades of N
+        assert len(s.depths) >= 6 and sizes[-1] / sizes[0] >= 10**1.5
+    for steps in s.budgets:  # every budget is a valid WSD run with the shared warmup
+        TrainConfig(steps=steps, batch_size=s.batch_size, schedule="wsd", warmup_steps=s.warmup_steps)

@@ -146,14 +146,17 @@ def test_default_root_outside_a_book_is_the_working_folder(monkeypatch, tmp_path
 
 
 def test_source_fingerprint_follows_the_code(tmp_path):
-    import types
+    import importlib.util
 
     from lmlab.cache import source_fingerprint
 
     path = tmp_path / "m.py"
-    module = types.SimpleNamespace(__file__=str(path))
-    path.write_text("x = 1\n")
-    before = source_fingerprint(module)
-    assert source_fingerprint(module) == before
-    path.write_text("x = 2\n")
-    assert source_fingerprint(module) != before
+    path.write_text("def f():\n    return 1\n\n\ndef g():\n    return 1\n")
+    spec = importlib.util.spec_from_file_location("m", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before, f_before = source_fingerprint(module), source_fingerprint(module.f)
+    assert source_fingerprint(module) == before and f_before != before
+    path.write_text("def f():\n    return 1\n\n\ndef g():\n    return 22\n")
+    assert source_fingerprint(module) != before  # the module changed
+    assert source_fingerprint(module.f) == f_before  # f did not: a function is hashed alone

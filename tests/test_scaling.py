@@ -177,3 +177,18 @@ def test_isoflop_parabola_finds_the_bottom():
     assert isoflop_optimum(N, L) == pytest.approx(3e5)
     with pytest.raises(ValueError, match="curves downward"):
         isoflop_optimum(N, -L)
+
+
+def test_isoflop_profiles_interpolate_and_never_extrapolate():
+    import pandas as pd
+
+    from lmlab.scaling import isoflop_profiles
+
+    # two sizes, each with 6N FLOPs per token, trained for 1e3, 1e4 and 1e5 tokens; L = 1/log10(D)
+    runs = pd.DataFrame([{"N": N, "tokens": D, "flops": 6 * N * D, "loss": 1 / np.log10(D)}
+                         for N in (10.0, 100.0) for D in (1e3, 1e4, 1e5)])
+    prof = isoflop_profiles(runs, [6e4 * np.sqrt(10), 6e7])
+    small = prof[prof.N == 10.0].iloc[0]  # C = 6·10·10^3.5: halfway between its runs in log D
+    assert small.D == pytest.approx(10**3.5) and small.L == pytest.approx((1 / 3 + 1 / 4) / 2)
+    assert set(prof[prof.C == 6e7].N) == {100.0}  # beyond the small model's dearest run: not drawn
+    assert len(prof[prof.C == 6e4 * np.sqrt(10)]) == 1  # below the big model's cheapest run: not drawn

@@ -91,16 +91,25 @@ TINY_SPEC = {"model": {"vocab_size": 0, "ctx": 8, "width": 16, "depth": 1, "head
 
 
 def tiny_specs():
-    vocab = sweep._dataset(0.1, None).vocab_size
+    vocab = sweep.dataset().vocab_size
     return [{**TINY_SPEC, "model": {**TINY_SPEC["model"], "vocab_size": vocab}, "seed": s} for s in (0, 1)]
 
 
 def test_train_spec_trains_a_real_model_from_plain_data(tmp_path):
     results = sweep.run(tiny_specs(), sweep.train_spec, Cache(tmp_path))
     for r in results:
-        assert r["eval_step"] == [0, 3] and r["N"] == 12 * 16**2 + 4 * 16 + 2 * 16
-        assert r["tokens"][-1] == 3 * 2 * 8 and r["eval_val"][-1] < r["eval_val"][0] + 0.5
-    assert results[0]["eval_val"] != results[1]["eval_val"]  # two seeds, two runs
+        (run,) = r["runs"]
+        assert r["N"] == 12 * 16**2 + 4 * 16 + 2 * 16 and r["N_total"] > r["N"]
+        assert run["steps"] == 3 and run["tokens"] == 3 * 2 * 8 and len(run["eval_val"]) == 2
+    assert results[0]["runs"][0]["eval_val"] != results[1]["runs"][0]["eval_val"]  # two seeds, two runs
+
+
+def test_train_spec_trains_a_family_of_budgets(tmp_path):
+    spec = {**tiny_specs()[0], "budgets": [4, 8]}
+    spec["train"] = {**spec["train"], "schedule": "wsd", "steps": 8, "eval_every": 4}
+    (result,) = sweep.run([spec], sweep.train_spec, Cache(tmp_path))
+    assert [r["steps"] for r in result["runs"]] == [4, 8]
+    assert [r["tokens"] for r in result["runs"]] == [4 * 16, 8 * 16]
 
 
 def test_a_dask_cluster_runs_the_same_sweep(tmp_path, monkeypatch):
@@ -113,5 +122,8 @@ def test_a_dask_cluster_runs_the_same_sweep(tmp_path, monkeypatch):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         there = sweep.run(specs, sweep.train_spec, Cache(tmp_path / "there"), executor=client.get_executor())
-    assert [r["eval_val"] for r in there] == [r["eval_val"] for r in here]
+    def losses(results):
+        return [[run["eval_val"] for run in r["runs"]] for r in results]
+
+    assert losses(there) == losses(here)
     assert any((tmp_path / "workers").glob("run-*")), "the workers trained (and cached) the runs themselves"

@@ -55,10 +55,33 @@ class MupSizes:
 
 
 @dataclass(frozen=True)
+class ScalingSizes:
+    """Chapter 3: models of one shape at several depths, each trained for several step budgets
+    (WSD runs sharing a stable phase), and a run on repeated data."""
+
+    ctx: int
+    batch_size: int
+    heads: int  # at every size
+    aspect: int  # width / depth, the fixed shape ratio
+    depths: tuple[int, ...]  # ≥ 6 sizes spanning ≥ 1.5 decades of N
+    budgets: tuple[int, ...]  # step budgets, ≥ 3, shortest first
+    warmup_steps: int
+    log2_lrs: tuple[int, ...]  # tuned on the smallest model at the shortest budget, transferred by μP
+    init_std: float
+    seeds: tuple[int, ...]  # at every size, for the seed noise
+    eval_batches: int
+    isoflop_budgets: int  # how many IsoFLOP profiles to draw between the smallest and largest C
+    repeat_depth: int  # the repeated-data run's model
+    repeat_chars: int  # its unique training characters
+    live_steps: tuple[int, ...]  # the live panel's "train it" budgets, shortest first
+
+
+@dataclass(frozen=True)
 class Budget:
     name: str
     lab: LabSizes
     mup: MupSizes
+    scaling: ScalingSizes
 
 
 BUDGETS = {
@@ -68,14 +91,21 @@ BUDGETS = {
         MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8, coord_steps=3,
                  coord_seeds=(0,), widths=(16, 32), log2_lrs=(-9, -7), steps=10, eval_batches=1, init_std=0.1,
                  proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7),
-                 live_widths=(16, 32, 64))),
+                 live_widths=(16, 32, 64)),
+        ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4), budgets=(4, 8, 16, 32, 64, 128),
+                     warmup_steps=2, log2_lrs=(-7, -6), init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3,
+                     repeat_depth=1, repeat_chars=2000, live_steps=(8, 16))),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
         MupSizes(ctx=32, batch_size=16, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
                  coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
                  steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2),
-                 proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512))),
+                 proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
+        ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 5, 6),
+                     budgets=(16, 32, 64, 128, 256, 512), warmup_steps=10, log2_lrs=(-8, -7, -6, -5, -4),
+                     init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=4, repeat_depth=2,
+                     repeat_chars=32_768, live_steps=(32, 64, 128, 256))),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
         eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
@@ -83,7 +113,11 @@ BUDGETS = {
                  coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512, 1024),
                  log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5), steps=300, eval_batches=20, init_std=0.1,
                  proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
-                 live_widths=(32, 64, 128, 256, 512, 1024, 2048))),
+                 live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
+        ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
+                     budgets=(64, 128, 256, 512, 1024, 2048, 4096), warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4),
+                     init_std=0.1, seeds=(0, 1, 2), eval_batches=20, isoflop_budgets=5, repeat_depth=3,
+                     repeat_chars=262_144, live_steps=(128, 256, 512, 1024))),
 }
 
 

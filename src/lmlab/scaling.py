@@ -11,11 +11,21 @@ compute-optimal allocation, and the parabola of an IsoFLOP profile.
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import least_squares, minimize
 from scipy.special import logsumexp
 
 from lmlab.checks import check_positive_int
 from lmlab.model import GPTConfig
+
+
+def shaped(vocab_size: int, depth: int, aspect: int, heads: int, ctx: int, **config) -> GPTConfig:
+    """A model of a fixed shape: width = aspect · depth, always `heads` heads (Kaplan et al.
+    2020 found the shape matters little next to N, so a sweep holds it fixed; a fixed head
+    count is also what μP's attention rule assumes)."""
+    for name, value in (("depth", depth), ("aspect", aspect), ("heads", heads)):
+        check_positive_int(name, value)
+    return GPTConfig(vocab_size, ctx=ctx, width=aspect * depth, depth=depth, heads=heads, **config)
 
 
 def param_count(cfg: GPTConfig, non_embedding: bool = True) -> int:
@@ -50,27 +60,32 @@ class PowerLaw:
         return self.E + self.A * np.asarray(x, dtype=float) ** -self.alpha
 
 
-def _fit_power_law_once(logx, logy, offset: bool) -> tuple[float, float, float]:
-    """(A, alpha, E) minimising the squared error of log y."""
+def _fit_power_law_once(logx, logy, offset: bool, start=None) -> tuple[float, float, float]:
+    """(A, alpha, E) minimising the squared error of log y, from several starts or from `start`."""
     slope, intercept = np.polyfit(logx, logy, 1)
     if not offset:
         return float(np.exp(intercept)), float(-slope), 0.0
     y_min = float(np.exp(logy.min()))
 
-    def residuals(p):  # p = (log A, alpha, E as a fraction of the smallest y)
-        return np.log(np.exp(p[0] - p[1] * logx) + p[2] * y_min) - logy
+    def residuals(p):  # p = (log A, alpha, E)
+        return np.log(np.exp(p[0] - p[1] * logx) + p[2]) - logy
 
-    starts = [(intercept + np.log(1 - f), -slope / (1 - f), f) for f in (0.0, 0.3, 0.6, 0.9)]
-    fits = [least_squares(residuals, s, bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 0.999])) for s in starts]
+    starts = [start] if start is not None else [
+        (intercept + np.log(1 - f), -slope / (1 - f), f * y_min) for f in (0.0, 0.3, 0.6, 0.9)]
+    bounds = ([-np.inf, 0.0, 0.0], [np.inf, np.inf, 0.999 * y_min])
+    fits = [least_squares(residuals, np.clip(s, *bounds), bounds=bounds, x_scale="jac",
+                          max_nfev=None if start is None else 50) for s in starts]
     best = min(fits, key=lambda f: f.cost).x
-    return float(np.exp(best[0])), float(best[1]), float(best[2] * y_min)
+    return float(np.exp(best[0])), float(best[1]), float(best[2])
 
 
-def fit_power_law(x, y, offset: bool = False, n_boot: int = 1000, seed: int = 0) -> PowerLaw:
+def fit_power_law(x, y, offset: bool = False, n_boot: int = 500, seed: int = 0) -> PowerLaw:
     """Fit y = E + A·x^(−alpha) by least squares on log y (E = 0 unless `offset`).
 
-    The 95% intervals come from `n_boot` bootstrap resamples of the points; a
-    resample with fewer than three distinct x is skipped.
+    The 95% intervals come from `n_boot` residual-bootstrap refits: the fit's residuals
+    in log y, resampled and added back to the fitted curve. (Resampling the points
+    themselves, with the handful of sizes a sweep has, leaves too few distinct x to pin
+    three parameters.)
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
@@ -86,10 +101,11 @@ def fit_power_law(x, y, offset: bool = False, n_boot: int = 1000, seed: int = 0)
     pred = E + A * x**-alpha
     r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
     rng, samples = np.random.default_rng(seed), []
-    for _ in range(n_boot):
-        i = rng.integers(len(x), size=len(x))
-        if len(np.unique(x[i])) >= 3:
-            samples.append(_fit_power_law_once(logx[i], logy[i], offset))
+    logpred = np.log(pred)
+    residuals = logy - logpred
+    for _ in range(n_boot):  # from the full fit's optimum: one local search per resample
+        resampled = logpred + rng.choice(residuals, size=len(x))
+        samples.append(_fit_power_law_once(logx, resampled, offset, start=(np.log(A), alpha, E)))
     ci = {}
     if samples:
         s = np.array(samples)
@@ -183,12 +199,32 @@ def compute_optimal(C, fit: Chinchilla) -> tuple[np.ndarray, np.ndarray]:
     return N, C / 6 / N
 
 
-def isoflop_optimum(N, L) -> float:
-    """The N at the bottom of a parabola in log N fitted to one IsoFLOP profile (Hoffmann's approach 2)."""
-    N, L = np.asarray(N, dtype=float), np.asarray(L, dtype=float)
-    if len(np.unique(N)) < 3:
-        raise ValueError(f"an IsoFLOP profile needs at least 3 distinct N, got {len(np.unique(N))}")
-    c2, c1, _ = np.polyfit(np.log(N), L, 2)
+def isoflop_optimum(x, L) -> float:
+    """The x (N or D) at the bottom of a parabola in log x fitted to one IsoFLOP profile
+    (Hoffmann et al.'s approach 2)."""
+    x, L = np.asarray(x, dtype=float), np.asarray(L, dtype=float)
+    if len(np.unique(x)) < 3:
+        raise ValueError(f"an IsoFLOP profile needs at least 3 distinct sizes, got {len(np.unique(x))}")
+    c2, c1, _ = np.polyfit(np.log(x), L, 2)
     if c2 <= 0:
         raise ValueError("the IsoFLOP profile curves downward: its minimum is outside the sizes trained")
     return float(np.exp(-c1 / (2 * c2)))
+
+
+def isoflop_profiles(runs: pd.DataFrame, budgets) -> pd.DataFrame:
+    """Each model size's loss at each compute budget C, read off its runs.
+
+    `runs` has a row per run: N, flops (of the whole run) and loss. A size trained
+    for several budgets gives its loss at any C between its cheapest and dearest
+    run, interpolated linearly in log C (that is, in log D, at fixed N); nothing is
+    extrapolated. Returns a row per (C, N) with D = C / FLOPs per token and L.
+    """
+    rows = []
+    for N, group in runs.groupby("N"):
+        group = group.sort_values("flops")
+        logc, loss = np.log(group.flops.to_numpy(float)), group.loss.to_numpy(float)
+        per_token = (group.flops / group.tokens).iloc[0]
+        for C in np.atleast_1d(budgets):
+            if logc[0] <= np.log(C) <= logc[-1]:
+                rows.append({"C": C, "N": N, "D": C / per_token, "L": float(np.interp(np.log(C), logc, loss))})
+    return pd.DataFrame(rows, columns=["C", "N", "D", "L"])

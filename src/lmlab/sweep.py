@@ -23,9 +23,12 @@ result also depends on other code, list it in `fn.depends_on` (modules or functi
 
 import functools
 import inspect
-from concurrent.futures import Executor, as_completed
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, is_dataclass
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -38,7 +41,7 @@ from lmlab.cache import Cache, key, source_fingerprint
 from lmlab.corpus import CharDataset, shakespeare
 from lmlab.model import GPTConfig
 from lmlab.scaling import flops_per_token, param_count
-from lmlab.train import TrainConfig, train_cached
+from lmlab.train import TrainConfig, device, train_budgets_cached, train_cached
 
 
 def config_key(fn, config) -> str:
@@ -78,6 +81,29 @@ def run(configs, fn, cache: Cache | None = None, executor: Executor | None = Non
     return results
 
 
+def local_pool(workers: int | None = None) -> Executor | None:
+    """Worker processes for sweeps of small models on this machine's CPU, one per core with one
+    torch thread each: a tiny model's step is too short to split across threads, so runs side by
+    side finish sooner (benchmarks/). None on a GPU, where one process keeps the device."""
+    if device().type != "cpu":
+        return None
+    workers = workers or os.cpu_count() or 1
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=torch.set_num_threads, initargs=(1,))
+
+
+def runs_table(specs, results) -> pd.DataFrame:
+    """One row per run of `train_spec` results: depth, width, seed, train_chars, N, N_total,
+    steps, tokens, flops, seconds, final_val, final_train."""
+    rows = []
+    for spec, result in zip(specs, results, strict=True):
+        for run in result["runs"]:
+            rows.append({"depth": spec["model"]["depth"], "width": spec["model"]["width"], "seed": spec.get("seed", 0),
+                         "train_chars": spec.get("train_chars"), "N": result["N"], "N_total": result["N_total"],
+                         **{k: run[k] for k in ("steps", "tokens", "flops", "seconds", "final_val", "final_train")}})
+    return pd.DataFrame(rows)
+
+
 def _store(cache: Cache, name: str, result):
     cache.save_json(name, result)
     return cache.load_json(name)  # exactly what a warm rerun will read (tuples become lists)
@@ -87,25 +113,33 @@ def _store(cache: Cache, name: str, result):
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(val_fraction: float, train_chars: int | None):
+def dataset(val_fraction: float = 0.1, train_chars: int | None = None) -> CharDataset:
+    """The Shakespeare dataset a `train_spec` trains on, built once per process."""
     return CharDataset(shakespeare(), val_fraction=val_fraction, train_chars=train_chars)
 
 
 def train_spec(spec: dict) -> dict:
-    """Train one model described by plain data, so that any worker can run it: `spec` holds
-    `model` (GPTConfig fields), `train` (TrainConfig fields), and optionally `seed`,
-    `val_fraction` (0.1), `train_chars` (None: every training character) and `threads`
-    (torch threads in the worker). The run goes through `train_cached`, so its checkpoint
-    is shared with every chapter. Returns the run's `History` as a dict plus N and C."""
+    """Train one model described by plain data, so that any worker can run it. `spec` holds
+    `model` (GPTConfig fields) and `train` (TrainConfig fields), and optionally `budgets`
+    (step budgets of one WSD run family, `train_budgets`), `seed`, `val_fraction` (0.1),
+    `train_chars` (None: every training character) and `threads` (torch threads in the worker).
+    Runs go through the run cache, shared with every chapter. Returns N (non-embedding), N_total
+    and, per budget (or for the one run), its steps, tokens, FLOPs, seconds and evaluations."""
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    data = _dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
+    data = dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
     train = dict(spec["train"])
     if "betas" in train:
         train["betas"] = tuple(train["betas"])
-    model_cfg = GPTConfig(**spec["model"])
-    _, hist = train_cached(model_cfg, TrainConfig(**{**train, "progress": False}), data, seed=spec.get("seed", 0))
-    return {**hist.to_dict(), "N": param_count(model_cfg), "N_total": param_count(model_cfg, non_embedding=False)}
+    model_cfg, cfg, seed = GPTConfig(**spec["model"]), TrainConfig(**{**train, "progress": False}), spec.get("seed", 0)
+    if spec.get("budgets"):
+        hists = train_budgets_cached(model_cfg, cfg, data, spec["budgets"], seed=seed)
+    else:
+        hists = {cfg.steps: train_cached(model_cfg, cfg, data, seed=seed)[1]}
+    runs = [{"steps": steps, "tokens": h.tokens[-1], "flops": h.flops[-1], "seconds": h.seconds[-1],
+             "final_val": h.final_val, "final_train": h.eval_train[-1], "eval_tokens": h.eval_tokens,
+             "eval_val": h.eval_val} for steps, h in hists.items()]
+    return {"N": param_count(model_cfg), "N_total": param_count(model_cfg, non_embedding=False), "runs": runs}
 
 
 train_spec.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.train, param_count, flops_per_token)
