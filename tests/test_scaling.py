@@ -192,3 +192,17 @@ def test_isoflop_profiles_interpolate_and_never_extrapolate():
     assert small.D == pytest.approx(10**3.5) and small.L == pytest.approx((1 / 3 + 1 / 4) / 2)
     assert set(prof[prof.C == 6e7].N) == {100.0}  # beyond the small model's dearest run: not drawn
     assert len(prof[prof.C == 6e4 * np.sqrt(10)]) == 1  # below the big model's cheapest run: not drawn
+
+
+def test_isoflop_optima_keep_only_interior_bottoms():
+    import pandas as pd
+
+    from lmlab.scaling import isoflop_optima
+
+    N = np.logspace(3, 5, 5)
+    rows = [{"C": 1.0, "N": n, "D": 1 / n, "L": 2 + (np.log(n) - np.log(1e4)) ** 2} for n in N]  # bottom at 1e4
+    rows += [{"C": 2.0, "N": n, "D": 2 / n, "L": 2 - np.log(n)} for n in N]  # always falling: no bottom
+    rows += [{"C": 3.0, "N": n, "D": 3 / n, "L": 2 + (np.log(n) - np.log(1e6)) ** 2} for n in N]  # bottom beyond
+    optima = isoflop_optima(pd.DataFrame(rows))
+    assert list(optima.index) == [1.0] and optima.loc[1.0, "N_opt"] == pytest.approx(1e4)
+    assert optima.loc[1.0, "tokens_per_param"] == pytest.approx(1e-4 / 1e4)

@@ -64,7 +64,10 @@ class ScalingSizes:
     heads: int  # at every size
     aspect: int  # width / depth, the fixed shape ratio
     depths: tuple[int, ...]  # ≥ 6 sizes spanning ≥ 1.5 decades of N
-    budgets: tuple[int, ...]  # step budgets, ≥ 3, shortest first
+    budgets: tuple[int, ...]  # step budgets of every size, ≥ 3, shortest first
+    long_budgets: tuple[int, ...]  # longer budgets for the smallest sizes, cheap per step, so that the
+    long_depths: int  # IsoFLOP profiles reach models trained past their compute optimum
+    tune_depth: int  # the LR is tuned on this size and carried to the others by μP
     warmup_steps: int
     log2_lrs: tuple[int, ...]  # tuned on the smallest model at the shortest budget, transferred by μP
     init_std: float
@@ -93,8 +96,9 @@ BUDGETS = {
                  proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7),
                  live_widths=(16, 32, 64)),
         ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4), budgets=(4, 8, 16, 32, 64, 128),
-                     warmup_steps=2, log2_lrs=(-7, -6), init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3,
-                     repeat_depth=1, repeat_chars=2000, live_steps=(8, 16))),
+                     long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2, log2_lrs=(-7, -6),
+                     init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3, repeat_depth=1,
+                     repeat_chars=2000, live_steps=(8, 16))),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
@@ -102,8 +106,9 @@ BUDGETS = {
                  coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
                  steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2),
                  proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
-        ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 5, 6),
-                     budgets=(16, 32, 64, 128, 256, 512), warmup_steps=10, log2_lrs=(-8, -7, -6, -5, -4),
+        ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 8),
+                     budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3,
+                     warmup_steps=10, log2_lrs=(-8, -7, -6, -5, -4),
                      init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=4, repeat_depth=2,
                      repeat_chars=32_768, live_steps=(32, 64, 128, 256))),
     "gpu": Budget("gpu", LabSizes(
@@ -115,7 +120,8 @@ BUDGETS = {
                  proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
                  live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
         ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
-                     budgets=(64, 128, 256, 512, 1024, 2048, 4096), warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4),
+                     budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192, 16384), long_depths=2,
+                     tune_depth=3, warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4),
                      init_std=0.1, seeds=(0, 1, 2), eval_batches=20, isoflop_budgets=5, repeat_depth=3,
                      repeat_chars=262_144, live_steps=(128, 256, 512, 1024))),
 }

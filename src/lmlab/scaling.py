@@ -228,3 +228,22 @@ def isoflop_profiles(runs: pd.DataFrame, budgets) -> pd.DataFrame:
             if logc[0] <= np.log(C) <= logc[-1]:
                 rows.append({"C": C, "N": N, "D": C / per_token, "L": float(np.interp(np.log(C), logc, loss))})
     return pd.DataFrame(rows, columns=["C", "N", "D", "L"])
+
+
+def isoflop_optima(profiles: pd.DataFrame, min_sizes: int = 3) -> pd.DataFrame:
+    """N_opt and D_opt of each IsoFLOP profile with at least `min_sizes` sizes whose parabola
+    has its bottom inside the sizes trained; the others are left out, since their optimum
+    would be an extrapolation. One row per kept C, with D_opt / N_opt as tokens_per_param."""
+    rows = {}
+    for C, g in profiles.groupby("C"):
+        if g.N.nunique() < min_sizes:
+            continue
+        try:
+            n_opt, d_opt = isoflop_optimum(g.N, g.L), isoflop_optimum(g.D, g.L)
+        except ValueError:
+            continue
+        if g.N.min() < n_opt < g.N.max():
+            rows[C] = {"N_opt": n_opt, "D_opt": d_opt, "sizes": g.N.nunique()}
+    optima = pd.DataFrame.from_dict(rows, orient="index", columns=["N_opt", "D_opt", "sizes"]).rename_axis("C")
+    optima["tokens_per_param"] = optima.D_opt / optima.N_opt
+    return optima
