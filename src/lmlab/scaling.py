@@ -67,8 +67,8 @@ def _fit_power_law_once(logx, logy, offset: bool, start=None) -> tuple[float, fl
         return float(np.exp(intercept)), float(-slope), 0.0
     y_min = float(np.exp(logy.min()))
 
-    def residuals(p):  # p = (log A, alpha, E)
-        return np.log(np.exp(p[0] - p[1] * logx) + p[2]) - logy
+    def residuals(p):  # p = (log A, alpha, E); log(A·x^-alpha + E) without overflow
+        return np.logaddexp(p[0] - p[1] * logx, np.log(p[2]) if p[2] > 0 else -np.inf) - logy
 
     starts = [start] if start is not None else [
         (intercept + np.log(1 - f), -slope / (1 - f), f * y_min) for f in (0.0, 0.3, 0.6, 0.9)]
