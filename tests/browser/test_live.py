@@ -289,6 +289,18 @@ class LivePanel:
         assert self.readout(slider) != readout, f"slider {slider}'s readout did not move: {readout!r}"
         return self.figure()
 
+    def open(self) -> tuple[dict, list[str]]:
+        """Run the notebook, find the panel and screenshot it: its figure, and any broken widget."""
+        self.run_all()
+        self.find()
+        self.screenshot("-before")
+        return self.figure(), [f"before the moves: {t}" for t in self.broken()]
+
+    def finish(self, broken: list[str]) -> None:
+        """Screenshot the panel after the moves and check it for what a reader would also see."""
+        self.screenshot()
+        self.check_clean(broken + [f"after the moves: {t}" for t in self.broken()])
+
     def check_clean(self, broken: list[str]) -> None:
         """The panel works; now what a reader would also see: a broken widget in it, an error in
         the console, a request that left 127.0.0.1."""
@@ -300,30 +312,20 @@ class LivePanel:
 @pytest.mark.parametrize("jupyterlab", ["book/lab/lab.ipynb"], indirect=True)
 def test_live_width_slider_adds_a_curve(tab, jupyterlab, screenshots):
     panel = LivePanel(tab, jupyterlab, screenshots, "lab")
-    panel.run_all()
-    panel.find()
-    before = panel.figure()
+    before, broken = panel.open()
     assert len(before["names"]) == 1, f"before any move the panel should show one width's curve: {before}"
-    panel.screenshot("-before")
-    broken = [f"before the move: {t}" for t in panel.broken()]
 
     after = panel.move(0, "ArrowRight", "(before, now) => now.traces > before.traces")
-    panel.screenshot()
-    broken += [f"after the move: {t}" for t in panel.broken()]
     assert len(after["names"]) == len(before["names"]) + 1, (before, after)
     assert f"width {panel.readout(0)}" in " ".join(after["names"]), (
         f"no curve for the new width {panel.readout(0)!r} in {after['names']}")
-    panel.check_clean(broken)
+    panel.finish(broken)
 
 
 @pytest.mark.parametrize("jupyterlab", ["book/mup/mup.ipynb"], indirect=True)
 def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screenshots):
     panel = LivePanel(tab, jupyterlab, screenshots, "mup")
-    panel.run_all()
-    panel.find()
-    before = panel.figure()
-    panel.screenshot("-before")
-    broken = [f"before the moves: {t}" for t in panel.broken()]
+    before, broken = panel.open()
 
     # slider 0 adds a width: it starts at the widest, so step left to one the check has not run
     after = panel.move(0, "ArrowLeft", "(before, now) => now.xs.length > before.xs.length")
@@ -337,6 +339,5 @@ def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screensh
     moved = panel.move(1, "ArrowRight", "(before, now) => now.title !== before.title")
     assert f"2^{log2_lr + 1}" in moved["title"], moved["title"]
     assert moved["xs"] == after["xs"], "changing the LR must keep every width added so far"
-    panel.screenshot()
-    broken += [f"after the moves: {t}" for t in panel.broken()]
-    panel.check_clean(broken)
+    panel.finish(broken)
+
