@@ -108,8 +108,8 @@ BUDGETS = {
                  proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
         ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 8),
                      budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3,
-                     warmup_steps=10, log2_lrs=(-8, -7, -6, -5, -4),
-                     init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=4, repeat_depth=2,
+                     warmup_steps=10, log2_lrs=(-7, -6, -5, -4, -3, -2),
+                     init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8, repeat_depth=2,
                      repeat_chars=32_768, live_steps=(32, 64, 128, 256))),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
