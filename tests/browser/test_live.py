@@ -4,6 +4,8 @@ panel's sliders with the keyboard, and watch the figure change the way the slide
 - chapter 1 (lab): the width slider adds that width's loss curve;
 - chapter 2 (μP): the width slider adds that width to the coordinate check (a new point on every
   layer's line), and the LR slider reruns the check at the new LR (the title names it).
+- chapter 3 (scaling): the compute slider redraws the fit's prediction for the new budget, and
+  the "train it" button trains the suggested model and draws its real loss beside the prediction.
 
 The panel must show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
 
@@ -341,3 +343,25 @@ def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screensh
     assert moved["xs"] == after["xs"], "changing the LR must keep every width added so far"
     panel.finish(broken)
 
+
+@pytest.mark.parametrize("jupyterlab", ["book/scaling/scaling.ipynb"], indirect=True)
+def test_live_compute_budget_predicts_then_trains(tab, jupyterlab, screenshots):
+    panel = LivePanel(tab, jupyterlab, screenshots, "scaling")
+    before, broken = panel.open()
+    assert "trained just now" not in before["names"], before
+
+    # the budget slider redraws the prediction for the new C (its title names it)
+    moved = panel.move(0, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert panel.readout(0) in moved["title"], (panel.readout(0), moved["title"])
+
+    # the button trains the suggested model and puts its real loss beside the prediction
+    panel.cell.get_by_role("button", name="train it").click()
+    try:
+        panel.page.wait_for_function(
+            f"(cell) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.names.includes('trained just now'); }}",
+            arg=panel.handle, timeout=SLIDER_TIMEOUT_S * 1000)
+    except Exception:  # noqa: BLE001
+        panel.fail(f"'train it' drew no trained point within {SLIDER_TIMEOUT_S} s: the figure is {panel.figure()}")
+    wait_kernel_idle(panel.page, panel.base, SLIDER_TIMEOUT_S)
+    assert re.search(r"depth \d+, \d+ steps: loss \d\.\d{3}", panel.cell.inner_text()), panel.cell.inner_text()[-500:]
+    panel.finish(broken)
