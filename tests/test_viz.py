@@ -34,6 +34,14 @@ def test_slider_figure_shows_one_group_at_a_time():
     assert fig.layout.sliders[0].active == 1
 
 
+def test_slider_figure_with_one_value_has_no_slider():
+    """A slider of one step cannot be moved and plotly draws none of zero: no slider at all."""
+    for frames in ({}, {16: [go.Scatter(y=[1])]}):
+        fig = viz.slider_figure(frames, "width", title="t")
+        assert not fig.layout.sliders and fig.layout.title.text == "t"
+        assert all(t.visible in (None, True) for t in fig.data)
+
+
 def test_live_loss_plot_redraws_one_figure_in_place(shell):
     plot = viz.LiveLossPlot()
     with capture_output() as captured:

@@ -71,7 +71,8 @@ def slider_figure(frames: dict, label: str, background=(), active: int = 0, fig:
     """One figure whose plotly slider shows one group of traces at a time.
 
     `frames` maps each slider value to the traces drawn at that value;
-    `background` traces stay visible at every value. Pass `fig` (e.g. from
+    `background` traces stay visible at every value. With fewer than two values
+    there is nothing to slide over, and the figure has no slider. Pass `fig` (e.g. from
     `make_subplots`) to draw into subplots; each trace names its own axes.
     """
     fig = fig if fig is not None else go.Figure()
@@ -83,8 +84,10 @@ def slider_figure(frames: dict, label: str, background=(), active: int = 0, fig:
             owners.append(i)
     steps = [dict(label=str(value), method="update", args=[{"visible": [o is None or o == i for o in owners]}])
              for i, value in enumerate(frames)]
-    fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "),
-                                    pad=dict(t=40))], **layout)
+    if len(steps) >= 2:  # a slider with nothing to slide over is not drawn at all
+        fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "),
+                                        pad=dict(t=40))])
+    fig.update_layout(**layout)
     return fig
 
 
