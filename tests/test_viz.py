@@ -78,3 +78,26 @@ def test_panel_live_builds_the_widget(shell, monkeypatch):
 def test_glue_stores_a_figure_through_its_mime_bundle():
     bundle = viz._MimeBundle(go.Figure(go.Scatter(y=[1])))
     assert bundle._repr_mimebundle_()
+
+
+def test_prediction_figure_marks_the_fits_optimum():
+    from lmlab.scaling import EPOCH, compute_optimal
+
+    fig = viz.prediction_figure(EPOCH, 1e21, (1e8, 1e11), trained={"N": 1e9, "final_val": 2.5})
+    curve, star, run = fig.data
+    n_opt, _ = compute_optimal(1e21, EPOCH)
+    assert star.x[0] == n_opt and min(curve.y) >= star.y[0] - 1e-9  # nothing on the line beats the optimum
+    assert run.name == "trained just now" and fig.layout.title.text == "C = 1e+21 FLOPs"
+
+
+def test_button_panel_draws_then_acts():
+    import ipywidgets as widgets
+
+    drawn = []
+    slider = widgets.IntSlider(value=1, min=1, max=3)
+    panel = viz.button_panel(lambda v, r=None: drawn.append((v, r)) or go.Figure(), slider, "go",
+                             lambda v: v * 10, lambda r: f"got {r}")
+    slider.value = 2
+    button, note = panel.children[0].children[1:]
+    button.click()
+    assert drawn == [(1, None), (2, None), (2, 20)] and note.value == "got 20"

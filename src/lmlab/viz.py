@@ -280,3 +280,45 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
                         height=460, hovermode="closest")
     fig.update_xaxes(type="log")
     return fig
+
+
+def prediction_figure(fit, C: float, n_range: tuple[float, float], trained: dict | None = None) -> go.Figure:
+    """The loss a Chinchilla fit (`lmlab.scaling.Chinchilla`) predicts along the IsoFLOP line of
+    compute C (D = C / 6N) over `n_range`, its optimum, and a run `trained` on it ({"N", "final_val"})."""
+    import numpy as np
+
+    from lmlab.scaling import compute_optimal
+
+    n = np.geomspace(*n_range, 80)
+    n_opt, d_opt = compute_optimal(C, fit)
+    fig = go.Figure([go.Scatter(x=n, y=fit(n, C / (6 * n)), name="predicted by the fit", mode="lines"),
+                     go.Scatter(x=[n_opt], y=[fit(n_opt, d_opt)], name=f"optimum: N {n_opt:,.0f}, D {d_opt:,.0f}",
+                                mode="markers", marker=dict(size=14, symbol="star"))])
+    if trained is not None:
+        fig.add_scatter(x=[trained["N"]], y=[trained["final_val"]], name="trained just now", mode="markers",
+                        marker=dict(size=12, color=COLORS[1]))
+    fig.update_layout(title=f"C = {C:.2g} FLOPs", xaxis_type="log", xaxis_title="non-embedding parameters N",
+                      yaxis_title="loss (nats per character)", hovermode="closest")
+    return fig
+
+
+def button_panel(draw, slider: widgets.Widget, label: str, act, summary) -> widgets.VBox:
+    """A slider whose value `draw(value)` turns into a figure, and a button that runs the slow
+    `act(value)` (it trains) and shows `draw(value, result)` with `summary(result)` beside it."""
+    button, out, note = widgets.Button(description=label), widgets.Output(), widgets.HTML()
+
+    def show(_=None, result=None):
+        with out:
+            clear_output(wait=True)
+            display(displayable(draw(slider.value, result)))
+
+    def run(_):
+        note.value = "running…"
+        result = act(slider.value)
+        note.value = summary(result)
+        show(result=result)
+
+    slider.observe(show, names="value")
+    button.on_click(run)
+    show()
+    return widgets.VBox([widgets.HBox([slider, button, note]), out])
