@@ -142,14 +142,20 @@ class CharDataset:
         """`batch_size` random windows of `ctx` characters and the same windows shifted by one."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        check_positive_int("batch_size", batch_size)
-        check_positive_int("ctx", ctx)
-        ids = getattr(self, split).ids
-        if len(ids) <= ctx:
-            raise ValueError(f"ctx must be less than the {split} split's {len(ids)} characters, got {ctx}")
-        starts = torch.randint(len(ids) - ctx, (batch_size,), generator=generator)
-        windows = torch.stack([ids[s : s + ctx + 1] for s in starts.tolist()]).long()
-        return windows[:, :-1], windows[:, 1:]
+        return windows(getattr(self, split).ids, batch_size, ctx, generator, what=f"the {split} split")
+
+
+def windows(ids: torch.Tensor, batch_size: int, ctx: int, generator: torch.Generator | None = None,
+            what: str = "the text"):
+    """`batch_size` random windows of `ctx` ids from the 1-D tensor `ids`, and the same windows
+    shifted by one (the next-character targets)."""
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("ctx", ctx)
+    if len(ids) <= ctx:
+        raise ValueError(f"ctx must be less than {what}'s {len(ids)} characters, got {ctx}")
+    starts = torch.randint(len(ids) - ctx, (batch_size,), generator=generator)
+    w = torch.stack([ids[s : s + ctx + 1] for s in starts.tolist()]).long()
+    return w[:, :-1], w[:, 1:]
 
 
 def unigram_entropy(text: str) -> float:

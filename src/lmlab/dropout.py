@@ -1,0 +1,95 @@
+"""Dropout by hand, where it sits in a model, and MC dropout's uncertainty.
+
+`dropout` is the whole idea in four lines, to read next to `nn.Dropout`: zero each
+unit with probability p and scale the survivors by 1/(1−p), so the expected output
+equals the input and evaluation needs no change at all ("inverted" dropout). Note
+that p is the probability to *drop*, as in PyTorch; Srivastava et al. (2014) write p
+for the probability to *keep*.
+
+`mc_uncertainty` leaves dropout on at inference (Gal & Ghahramani 2016): each pass
+samples a different thinned network, and how much the passes disagree about the
+next character measures what the model does not know, as distinct from what is
+simply unpredictable.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from lmlab.checks import check_fraction, check_positive_int
+from lmlab.corpus import windows
+from lmlab.train import EVAL_SEED
+
+
+def dropout(x: torch.Tensor, p: float, training: bool = True, generator: torch.Generator | None = None):
+    """Inverted dropout: in training, each element is zeroed with probability `p` and the rest
+    are divided by 1 − p; in evaluation, the identity. Draws its mask as `nn.Dropout` does on a
+    CPU, so the same seed gives the same mask."""
+    check_fraction("p", p, high_open=True)
+    if not training or p == 0:
+        return x
+    scale = torch.empty_like(x).bernoulli_(1 - p, generator=generator).div_(1 - p)  # 0 or 1/(1−p)
+    return x * scale
+
+
+def dropout_sites(model: nn.Module) -> list[tuple[str, float]]:
+    """Every place a model applies dropout, as (where, p): its `nn.Dropout` modules, and the
+    attention modules that pass a `dropout` rate to scaled_dot_product_attention."""
+    sites = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Dropout):
+            sites.append((name, module.p))
+        elif hasattr(module, "dropout") and isinstance(module.dropout, float):
+            sites.append((f"{name} (attention weights)", module.dropout))
+    return sites
+
+
+@dataclass
+class Uncertainty:
+    """Per predicted character, in nats: `entropy` of the MC-averaged prediction (total
+    uncertainty), `expected_entropy` of the single passes (what no network can know: the
+    text's own randomness), their difference `mutual_info` (the passes' disagreement, the
+    model's own uncertainty), and the loss of the averaged prediction (`nll_mc`) and of the
+    deterministic eval-mode network (`nll`)."""
+
+    entropy: torch.Tensor
+    expected_entropy: torch.Tensor
+    mutual_info: torch.Tensor
+    nll_mc: torch.Tensor
+    nll: torch.Tensor
+
+    def means(self) -> dict[str, float]:
+        return {name: getattr(self, name).mean().item() for name in self.__dataclass_fields__}
+
+
+@torch.no_grad()
+def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_size: int,
+                   seed: int = 0) -> Uncertainty:
+    """MC dropout on `batches` batches of windows of the character ids `ids` (e.g. `data.train.ids`,
+    text the model has seen, or `data.val.ids`, plays it has not), the same windows for any
+    model: `passes` forward passes with dropout on, averaged as probabilities, beside one pass
+    in eval mode. The model is left in eval mode."""
+    check_positive_int("passes", passes)
+    check_positive_int("batches", batches)
+    if not any(p > 0 for _, p in dropout_sites(model)):
+        raise ValueError("model has no dropout (every rate is 0), so MC dropout has nothing to sample; "
+                         "train one with GPTConfig(dropout=p) for some p in (0, 1)")
+    dev = next(model.parameters()).device
+    window_gen = torch.Generator().manual_seed(EVAL_SEED)
+    parts = []
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for _ in range(batches):
+            x, y = (t.to(dev) for t in windows(ids, batch_size, model.config.ctx, window_gen))
+            model.eval()
+            nll = -model(x).float().log_softmax(-1).gather(-1, y[..., None])[..., 0]
+            model.train()  # dropout on, gradients still off
+            logp = torch.stack([model(x).float().log_softmax(-1) for _ in range(passes)])
+            mean_logp = logp.logsumexp(0) - math.log(passes)
+            entropy = -(mean_logp.exp() * mean_logp).sum(-1)
+            expected = -(logp.exp() * logp).sum(-1).mean(0)
+            parts.append((entropy, expected, entropy - expected, -mean_logp.gather(-1, y[..., None])[..., 0], nll))
+    model.eval()
+    return Uncertainty(*(torch.cat([p[i].flatten().cpu() for p in parts]) for i in range(5)))

@@ -1,0 +1,94 @@
+"""Dropout by hand against nn.Dropout, the dropout sites of the GPT, and MC dropout."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from lmlab.dropout import Uncertainty, dropout, dropout_sites, mc_uncertainty
+from lmlab.model import GPT, GPTConfig
+from lmlab.train import train
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.8])
+def test_same_mask_and_values_as_nn_dropout(p):
+    x = torch.randn(64, 33)
+    torch.manual_seed(5)
+    ours = dropout(x, p)
+    torch.manual_seed(5)
+    assert torch.equal(ours, nn.Dropout(p)(x))
+
+
+def test_inverted_scaling_keeps_the_mean():
+    x = torch.randn(10)
+    g = torch.Generator().manual_seed(0)
+    y = dropout(x.expand(200_000, -1), 0.4, generator=g)
+    ratio = y / x
+    kept = ratio[ratio != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 1 / 0.6))  # zeroed, or scaled by 1/(1-p)
+    assert (y == 0).float().mean().item() == pytest.approx(0.4, abs=0.005)
+    assert torch.allclose(y.mean(0), x, atol=0.02)
+    assert torch.allclose(y.var(0) / x**2, torch.full((10,), 0.4 / 0.6), rtol=0.05)
+
+
+def test_identity_in_eval_and_at_zero():
+    x = torch.randn(5, 7)
+    assert dropout(x, 0.5, training=False) is x and dropout(x, 0.0) is x
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan"), "0.2"])
+def test_bad_rate_names_the_argument(p):
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        dropout(torch.ones(3), p)
+
+
+def test_dropout_sites_of_the_gpt(tiny_cfg):
+    from dataclasses import replace
+
+    sites = dropout_sites(GPT(replace(tiny_cfg, depth=2, dropout=0.3)))
+    assert [w for w, _ in sites] == ["drop", "blocks.0.attn (attention weights)", "blocks.0.drop",
+                                     "blocks.1.attn (attention weights)", "blocks.1.drop"]
+    assert {p for _, p in sites} == {0.3}
+
+
+@pytest.fixture
+def dropout_model(tiny_cfg, tiny_data, tiny_train_cfg):
+    from dataclasses import replace
+
+    model = GPT(replace(tiny_cfg, dropout=0.3), seed=0)
+    train(model, tiny_data, tiny_train_cfg)
+    return model
+
+
+def test_mc_uncertainty_decomposes_entropy(dropout_model, tiny_data):
+    u = mc_uncertainty(dropout_model, tiny_data.val.ids, passes=8, batches=2, batch_size=4)
+    assert isinstance(u, Uncertainty) and u.entropy.shape == (2 * 4 * 16,)
+    assert torch.allclose(u.mutual_info, u.entropy - u.expected_entropy)
+    assert (u.mutual_info > -1e-5).all()  # Jensen: the entropy of a mean is at least the mean entropy
+    assert (u.mutual_info.mean() > 0) and not dropout_model.training
+    assert set(u.means()) == {"entropy", "expected_entropy", "mutual_info", "nll_mc", "nll"}
+
+
+def test_mc_uncertainty_nll_is_the_eval_loss_and_runs_are_repeatable(dropout_model, tiny_data):
+    from lmlab.corpus import windows
+    from lmlab.train import EVAL_SEED
+
+    a = mc_uncertainty(dropout_model, tiny_data.val.ids, passes=3, batches=1, batch_size=4, seed=1)
+    rng = torch.get_rng_state()
+    b = mc_uncertainty(dropout_model, tiny_data.val.ids, passes=3, batches=1, batch_size=4, seed=1)
+    assert torch.equal(torch.get_rng_state(), rng)  # the global RNG is left alone
+    assert torch.equal(a.entropy, b.entropy) and torch.equal(a.nll_mc, b.nll_mc)
+    x, y = windows(tiny_data.val.ids, 4, 16, torch.Generator().manual_seed(EVAL_SEED))
+    with torch.no_grad():
+        assert a.nll.mean().item() == pytest.approx(dropout_model(x, y)[1].item(), rel=1e-5)
+    c = mc_uncertainty(dropout_model, tiny_data.val.ids, passes=3, batches=1, batch_size=4, seed=2)
+    assert not torch.equal(a.entropy, c.entropy) and torch.equal(a.nll, c.nll)  # new masks, same windows
+
+
+def test_mc_uncertainty_rejects_a_model_without_dropout(tiny_model, tiny_data):
+    with pytest.raises(ValueError, match="no dropout"):
+        mc_uncertainty(tiny_model, tiny_data.val.ids, passes=2, batches=1, batch_size=2)
+    model = GPT(GPTConfig(tiny_data.vocab_size, ctx=16, width=32, depth=1, heads=2, dropout=0.1))
+    with pytest.raises(ValueError, match="passes must be an integer"):
+        mc_uncertainty(model, tiny_data.val.ids, passes=0, batches=1, batch_size=2)
+    with pytest.raises(ValueError, match="ctx must be less than the text's 5 characters"):
+        mc_uncertainty(model, tiny_data.val.ids[:5], passes=1, batches=1, batch_size=2)
