@@ -86,3 +86,17 @@ def test_every_scaling_budget_is_consistent(name):
         assert len(s.depths) >= 6 and sizes[-1] / sizes[0] >= 10**1.5
     for steps in s.budgets:  # every budget is a valid WSD run with the shared warmup
         TrainConfig(steps=steps, batch_size=s.batch_size, schedule="wsd", warmup_steps=s.warmup_steps)
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_dropout_budget_is_consistent(name):
+    s = BUDGETS[name].dropout
+    assert s.ps[0] == 0.0 and list(s.ps) == sorted(set(s.ps)) and len(s.ps) >= 3
+    assert s.mc_p in s.ps and s.mc_p > 0 and s.live_steps <= s.steps and s.eval_every <= s.steps
+    assert s.live_chars[-1] is None and all(c >= 1 for c in s.live_chars[:-1])
+    for p in s.ps:
+        GPTConfig(vocab_size=80, ctx=s.ctx, width=s.width, depth=s.depth, heads=s.heads, dropout=p)
+    TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup_steps=s.warmup_steps,
+                eval_every=s.eval_every, eval_batches=s.eval_batches)
+    if name != "smoke":  # the grid
+        assert s.ps == (0.0, 0.1, 0.2, 0.3, 0.5)

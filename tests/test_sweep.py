@@ -127,3 +127,12 @@ def test_a_dask_cluster_runs_the_same_sweep(tmp_path, monkeypatch):
 
     assert losses(there) == losses(here)
     assert any((tmp_path / "workers").glob("run-*")), "the workers trained (and cached) the runs themselves"
+
+
+def test_trained_loads_the_model_a_sweep_trained(tmp_path):
+    spec = tiny_specs()[0]
+    (result,) = sweep.run([spec], sweep.train_spec, Cache(tmp_path))
+    model, hist = sweep.trained(spec)
+    assert hist.eval_val == result["runs"][0]["eval_val"] and not model.training
+    with pytest.raises(ValueError, match="budgets"):
+        sweep.trained({**spec, "budgets": [2, 3]})

@@ -101,3 +101,44 @@ def test_button_panel_draws_then_acts():
     button, note = panel.children[0].children[1:]
     button.click()
     assert drawn == [(1, None), (2, None), (2, 20)] and note.value == "got 20"
+
+
+def test_runs_slider_figure_highlights_one_setting_in_every_panel():
+    panels = {"little data": {0.0: history(3), 0.5: history(3)}, "much data": {0.0: history(3), 0.5: history(3)}}
+    fig = viz.runs_slider_figure(panels, "p", active=1)
+    (slider,) = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["0.0", "0.5"] and slider.active == 1
+    assert len(fig.data) == 4 + 2 * 2 * 2  # grey curves, then val + train per setting and panel
+    visible = [t.name for t in fig.data if t.visible is not False and t.showlegend is not False]
+    assert visible == ["p 0.5 val", "p 0.5 train"]  # the legend names the chosen setting once
+    assert {t.xaxis for t in fig.data} == {"x", "x2"}
+    one = viz.runs_slider_figure({"": {32: history(2), 64: history(2)}}, "width")
+    assert not one.layout.annotations and {t.xaxis for t in one.data} == {"x"}
+
+
+def test_training_panel_redraws_while_training_and_keeps_finished_runs(monkeypatch):
+    import ipywidgets as widgets
+
+    calls, shown = [], []
+    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
+    monkeypatch.setattr(viz, "display", shown.append)
+
+    def fake_train(callback, p):
+        h = history(0)
+        for i in range(3):
+            h.eval_step.append(i)
+            h.eval_val.append(3.0 - i - p)
+            h.eval_train.append(2.9 - i - p)
+            callback(h)
+        calls.append(p)
+        return h
+
+    slider = widgets.SelectionSlider(options=[0.0, 0.5], value=0.0)
+    viz.training_panel(fake_train, {"p": slider}, title=lambda p: f"p = {p}")
+    assert calls == [0.0] and len(shown) == 4  # one drawing per evaluation, one when done
+    assert [len(f.data[0].x) for f in shown[:3]] == [1, 2, 3]  # the curve grows as it trains
+    slider.value = 0.5
+    assert calls == [0.0, 0.5]
+    last = shown[-1]
+    assert last.layout.title.text == "p = 0.5"
+    assert [t.name for t in last.data] == ["p = 0.0 val", "p = 0.5 val", "p = 0.5 train"]

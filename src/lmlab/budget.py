@@ -80,11 +80,36 @@ class ScalingSizes:
 
 
 @dataclass(frozen=True)
+class DropoutSizes:
+    """Chapter 4: one model trained at several dropout rates on a small slice of the corpus
+    (many epochs: it overfits) and on all of it (under one epoch: it underfits), and MC dropout."""
+
+    ctx: int
+    batch_size: int
+    depth: int
+    heads: int
+    width: int
+    lr: float
+    steps: int  # the same for both slices, cosine schedule
+    warmup_steps: int
+    eval_every: int
+    eval_batches: int
+    ps: tuple[float, ...]  # the dropout grid, 0 first
+    small_chars: int  # the slice it overfits: training characters
+    mc_p: float  # MC dropout uses the small slice's run at this rate, one of `ps`
+    mc_passes: int
+    mc_batches: int
+    live_steps: int  # what the live panel trains, ≤ 30 s on 2 CPU cores at `book`
+    live_chars: tuple[int | None, ...]  # the live data-size slider; None means every training character
+
+
+@dataclass(frozen=True)
 class Budget:
     name: str
     lab: LabSizes
     mup: MupSizes
     scaling: ScalingSizes
+    dropout: DropoutSizes
 
 
 BUDGETS = {
@@ -98,7 +123,10 @@ BUDGETS = {
         ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4), budgets=(4, 8, 16, 32, 64, 128),
                      long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2, log2_lrs=(-7, -6),
                      init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3, repeat_depth=1,
-                     repeat_chars=2000, live_steps=(8, 16))),
+                     repeat_chars=2000, live_steps=(8, 16)),
+        DropoutSizes(ctx=16, batch_size=4, depth=1, heads=2, width=16, lr=6e-3, steps=30, warmup_steps=2,
+                     eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, mc_p=0.1, mc_passes=2,
+                     mc_batches=1, live_steps=10, live_chars=(1024, 2048, None))),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
@@ -110,7 +138,10 @@ BUDGETS = {
                      budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3,
                      warmup_steps=10, log2_lrs=(-7, -6, -5, -4, -3, -2),
                      init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8, repeat_depth=2,
-                     repeat_chars=32_768, live_steps=(32, 64, 128, 256))),
+                     repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
+        DropoutSizes(ctx=64, batch_size=32, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
+                     eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=12_288, mc_p=0.2,
+                     mc_passes=16, mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, None))),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
         eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
@@ -123,7 +154,11 @@ BUDGETS = {
                      budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192, 16384), long_depths=2,
                      tune_depth=3, warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4),
                      init_std=0.1, seeds=(0, 1, 2), eval_batches=20, isoflop_budgets=5, repeat_depth=3,
-                     repeat_chars=262_144, live_steps=(128, 256, 512, 1024))),
+                     repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
+        DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
+                     eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072,
+                     mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
+                     live_chars=(32_768, 131_072, 524_288, None))),
 }
 
 

@@ -39,9 +39,9 @@ import lmlab.train
 from lmlab.budget import building_book
 from lmlab.cache import Cache, key, source_fingerprint
 from lmlab.corpus import CharDataset, shakespeare
-from lmlab.model import GPTConfig
+from lmlab.model import GPT, GPTConfig
 from lmlab.scaling import flops_per_token, param_count
-from lmlab.train import TrainConfig, device, train_budgets_cached, train_cached
+from lmlab.train import History, TrainConfig, device, train_budgets_cached, train_cached
 
 
 def config_key(fn, config) -> str:
@@ -127,11 +127,7 @@ def train_spec(spec: dict) -> dict:
     and, per budget (or for the one run), its steps, tokens, FLOPs, seconds and evaluations."""
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    data = dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
-    train = dict(spec["train"])
-    if "betas" in train:
-        train["betas"] = tuple(train["betas"])
-    model_cfg, cfg, seed = GPTConfig(**spec["model"]), TrainConfig(**{**train, "progress": False}), spec.get("seed", 0)
+    data, model_cfg, cfg, seed = _parse(spec)
     if spec.get("budgets"):
         hists = train_budgets_cached(model_cfg, cfg, data, spec["budgets"], seed=seed)
     else:
@@ -142,4 +138,21 @@ def train_spec(spec: dict) -> dict:
     return {"N": param_count(model_cfg), "N_total": param_count(model_cfg, non_embedding=False), "runs": runs}
 
 
-train_spec.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.train, param_count, flops_per_token)
+def trained(spec: dict) -> tuple[GPT, History]:
+    """The model and History of a one-run `train_spec` spec, from the run cache (trained here
+    if a sweep has not trained it yet): sweep on a pool, then look at each model."""
+    if spec.get("budgets"):
+        raise ValueError("trained() takes a spec of one run; a spec with 'budgets' stores one run per budget")
+    data, model_cfg, cfg, seed = _parse(spec)
+    return train_cached(model_cfg, cfg, data, seed=seed)
+
+
+def _parse(spec: dict) -> tuple[CharDataset, GPTConfig, TrainConfig, int]:
+    train = dict(spec["train"])
+    if "betas" in train:
+        train["betas"] = tuple(train["betas"])
+    data = dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
+    return data, GPTConfig(**spec["model"]), TrainConfig(**{**train, "progress": False}), spec.get("seed", 0)
+
+
+train_spec.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.train, param_count, flops_per_token, _parse)

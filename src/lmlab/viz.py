@@ -322,3 +322,57 @@ def button_panel(draw, slider: widgets.Widget, label: str, act, summary) -> widg
     button.on_click(run)
     show()
     return widgets.VBox([widgets.HBox([slider, button, note]), out])
+
+
+def runs_slider_figure(panels: dict, label: str, active: int = 0, **layout) -> go.Figure:
+    """Loss curves of runs that differ in one setting, with a slider over it: the chosen run's
+    validation (solid) and training (dashed, eval mode) curves in colour, every other run's
+    validation curve in grey. `panels` maps a subplot title to {setting: History}, every panel
+    with the same settings; one panel draws one plain figure."""
+    from plotly.subplots import make_subplots
+
+    titles = list(panels)
+    fig = make_subplots(1, len(titles), shared_yaxes=True, horizontal_spacing=0.05,
+                        subplot_titles=titles if len(titles) > 1 else None)
+    background, frames = [], {}
+    for col, runs in enumerate(panels.values(), 1):
+        axes = dict(xaxis=f"x{col if col > 1 else ''}", yaxis=f"y{col if col > 1 else ''}")
+        for i, (value, hist) in enumerate(runs.items()):
+            background.append(go.Scatter(x=hist.eval_step, y=hist.eval_val, line=dict(color="lightgray"),
+                                         showlegend=False, hoverinfo="skip", **axes))
+            traces = loss_traces(hist, f"{label} {value}", COLORS[i % len(COLORS)])
+            frames.setdefault(value, []).extend(t.update(showlegend=col == 1, **axes) for t in traces)
+    fig = slider_figure(frames, label, background=background, fig=fig, active=active, **layout)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss (nats per character)", col=1)
+    return fig
+
+
+def training_panel(train, controls: dict, title, note: str = "") -> widgets.VBox:
+    """Widgets that retrain whenever a control moves and redraw the loss curves after every
+    evaluation. `train(callback, **values)` trains, calling `callback(history)` after each
+    evaluation, and returns the finished History; `title(**values)` names a run. Finished runs
+    stay on the figure as grey validation curves, so a reader compares settings by eye."""
+    out, status, done = widgets.Output(), widgets.HTML(note), {}
+
+    def draw(name: str, hist) -> None:
+        fig = go.Figure([go.Scatter(x=h.eval_step, y=h.eval_val, name=f"{n} val", mode="lines",
+                                    line=dict(color="#bbb", width=1.5)) for n, h in done.items() if n != name])
+        fig.add_traces(loss_traces(hist, name, COLORS[0]))
+        fig.update_layout(title=name, xaxis_title="step", yaxis_title="loss (nats per character)")
+        with out:
+            clear_output(wait=True)
+            display(displayable(fig))
+
+    def refresh(_=None):
+        values = {name: w.value for name, w in controls.items()}
+        name = title(**values)
+        status.value = "training…"
+        done[name] = train(lambda hist: draw(name, hist), **values)
+        draw(name, done[name])
+        status.value = note
+
+    for w in controls.values():
+        w.observe(refresh, names="value")
+    refresh()
+    return widgets.VBox([widgets.HBox(list(controls.values()) + [status]), out])
