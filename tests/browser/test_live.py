@@ -6,6 +6,8 @@ panel's sliders with the keyboard, and watch the figure change the way the slide
   layer's line), and the LR slider reruns the check at the new LR (the title names it).
 - chapter 3 (scaling): the compute slider redraws the fit's prediction for the new budget, and
   the "train it" button trains the suggested model and draws its real loss beside the prediction.
+- chapter 4 (dropout): the rate and data-size sliders retrain the model with its curves drawn
+  live; the finished run stays on the figure in grey.
 
 The panel must show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
 
@@ -364,4 +366,23 @@ def test_live_compute_budget_predicts_then_trains(tab, jupyterlab, screenshots):
         panel.fail(f"'train it' drew no trained point within {SLIDER_TIMEOUT_S} s: the figure is {panel.figure()}")
     wait_kernel_idle(panel.page, panel.base, SLIDER_TIMEOUT_S)
     assert re.search(r"depth \d+, \d+ steps: loss \d\.\d{3}", panel.cell.inner_text()), panel.cell.inner_text()[-500:]
+    panel.finish(broken)
+
+
+@pytest.mark.parametrize("jupyterlab", ["book/dropout/dropout.ipynb"], indirect=True)
+def test_live_dropout_panel_retrains_at_a_new_rate_and_data_size(tab, jupyterlab, screenshots):
+    panel = LivePanel(tab, jupyterlab, screenshots, "dropout")
+    before, broken = panel.open()
+    p, chars = panel.readout(0), panel.readout(1)
+    assert before["title"] == f"p = {p}, {chars} characters", before
+
+    # a new rate retrains: the title names it, and the finished run stays behind as a grey curve
+    moved = panel.move(0, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert moved["title"] == f"p = {panel.readout(0)}, {chars} characters", moved
+    assert f"p = {p}, {chars} characters val" in moved["names"], moved["names"]
+
+    # a new data size retrains at that size
+    sized = panel.move(1, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert sized["title"] == f"p = {panel.readout(0)}, {panel.readout(1)} characters", sized
+    assert len(sized["names"]) == len(moved["names"]) + 1, (moved["names"], sized["names"])
     panel.finish(broken)
