@@ -187,3 +187,33 @@ def test_zero_query():
         w, w_ref = block.attn.qkv.weight, ref.attn.qkv.weight
         assert torch.count_nonzero(w[:width]) == 0  # the query rows
         assert torch.equal(w[width:], w_ref[width:])  # keys and values untouched
+
+
+# ---------------------------------------------------------------- the KV cache
+
+
+def test_kv_cache_gives_the_same_logits_as_the_full_window():
+    from lmlab.model import KVCache
+
+    model = GPT(GPTConfig(vocab_size=11, ctx=16, width=32, depth=2, heads=4, init_std=0.2), seed=0).eval()
+    idx = torch.randint(11, (3, 12), generator=torch.Generator().manual_seed(0))
+    full = model(idx)
+    cache = KVCache(16)
+    pieces = [model(idx[:, :5], cache=cache), model(idx[:, 5:6], cache=cache), model(idx[:, 6:12], cache=cache)]
+    assert len(cache) == 12
+    assert torch.allclose(torch.cat(pieces, 1), full, atol=1e-5)
+
+
+def test_kv_cache_cannot_grow_past_ctx():
+    from lmlab.model import KVCache
+
+    model = GPT(GPTConfig(vocab_size=11, ctx=8, width=16, depth=1, heads=2), seed=0).eval()
+    cache = KVCache(8)
+    model(torch.zeros(1, 6, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match=r"6 cached \+ 3 new tokens must be at most ctx=8, got 9"):
+        model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    small = KVCache(4)
+    with pytest.raises(ValueError, match="capacity 4, got 6"):
+        model(torch.zeros(1, 6, dtype=torch.long), cache=small)
+    with pytest.raises(ValueError, match="capacity"):
+        KVCache(0)

@@ -7,6 +7,9 @@ under μP). Dropout sits where the original Transformer puts it, on the embeddin
 sum and on each sub-layer's output before the residual add, and on the attention
 weights as in GPT-1 and BERT. Init scales, the attention scale and the readout
 multiplier all come from the one table in `lmlab.mup`.
+
+Generation can pass a `KVCache`: each block keeps the keys and values of the
+tokens it has seen, so a new token costs one position instead of the whole window.
 """
 
 import math
@@ -62,20 +65,59 @@ class GPTConfig:
         return asdict(self)
 
 
+class KVCache:
+    """The keys and values every attention layer has computed so far, for incremental decoding.
+
+    Buffers of `capacity` positions are allocated once and filled in place, so a step
+    copies one position, not the whole cache. Positions are absolute, so the cache
+    holds at most `ctx` tokens: a window that slides past ctx changes every token's
+    position, and the caller starts afresh.
+    """
+
+    def __init__(self, capacity: int):
+        check_positive_int("capacity", capacity)
+        self.capacity, self.length = capacity, 0
+        self.keys: dict[int, torch.Tensor] = {}
+        self.values: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        """How many positions are cached."""
+        return self.length
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write this step's keys and values (batch, heads, time, head_dim) after the cached ones;
+        return all of them so far. `advance` moves past them once every layer has written."""
+        if layer not in self.keys:
+            shape = (*k.shape[:2], self.capacity, k.shape[-1])
+            self.keys[layer], self.values[layer] = k.new_empty(shape), v.new_empty(shape)
+        end = self.length + k.shape[-2]
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def advance(self, steps: int) -> None:
+        self.length += steps
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
-        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.heads, self.dropout, self.layer = cfg.heads, cfg.dropout, layer
         self.qkv = nn.Linear(cfg.width, 3 * cfg.width, bias=False)
         self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
         self.scale = mup.forward_scale(cfg.param, "attention", cfg.width_mult) / math.sqrt(cfg.head_dim)
 
-    def forward(self, x):
+    def forward(self, x, cache: KVCache | None = None):
         B, T, C = x.shape
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in self.qkv(x).split(C, dim=2))
+        if cache is not None:
+            k, v = cache.extend(self.layer, k, v)
+        past, mask = k.shape[-2] - T, None
+        if past and T > 1:  # new queries see all cached keys and the new ones up to themselves
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
         # SDPA applies dropout_p whatever the module's mode: switch it off in eval
-        y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, scale=self.scale, dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=not past and T > 1, scale=self.scale,
+                                           dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -90,14 +132,14 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.width), nn.LayerNorm(cfg.width)
-        self.attn, self.mlp = CausalSelfAttention(cfg), MLP(cfg)
+        self.attn, self.mlp = CausalSelfAttention(cfg, layer), MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x):
-        x = x + self.drop(self.attn(self.ln1(x)))
+    def forward(self, x, cache: KVCache | None = None):
+        x = x + self.drop(self.attn(self.ln1(x), cache))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -108,7 +150,7 @@ class GPT(nn.Module):
         self.tok = nn.Embedding(cfg.vocab_size, cfg.width)
         self.pos = nn.Embedding(cfg.ctx, cfg.width)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.depth))
         self.ln_f = nn.LayerNorm(cfg.width)
         self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
         m = cfg.width_mult
@@ -152,15 +194,21 @@ class GPT(nn.Module):
         return sum(p.numel() for n, p in self.named_parameters()
                    if not (non_embedding and self.param_kind(n) in ("embedding", "readout")))
 
-    def forward(self, idx, targets=None):
-        """Logits for every position, and the mean cross-entropy in nats when `targets` is given."""
-        T = idx.shape[1]
-        if T > self.config.ctx:
-            raise ValueError(f"sequence length must be at most ctx={self.config.ctx}, got {T}")
-        x = self.tok(idx) * self.input_mult + self.pos(torch.arange(T, device=idx.device))
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
+        """Logits for every position, and the mean cross-entropy in nats when `targets` is given.
+        With a `cache`, `idx` continues the tokens already cached, and they are not recomputed."""
+        past, T = (len(cache) if cache is not None else 0), idx.shape[1]
+        limit = min(self.config.ctx, cache.capacity) if cache is not None else self.config.ctx
+        if past + T > limit:
+            what = f"{past} cached + {T} new tokens" if past else "sequence length"
+            where = f"ctx={self.config.ctx}" if limit == self.config.ctx else f"the cache's capacity {limit}"
+            raise ValueError(f"{what} must be at most {where}, got {past + T}")
+        x = self.tok(idx) * self.input_mult + self.pos(torch.arange(past, past + T, device=idx.device))
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, cache)
+        if cache is not None:
+            cache.advance(T)
         logits = self.head(self.ln_f(x)) * self.output_mult
         if targets is None:
             return logits
