@@ -5,7 +5,7 @@ import torch
 
 from lmlab.corpus import CharTokenizer
 from lmlab.model import GPT, GPTConfig
-from lmlab.sampling import filter_logits, generate, sample
+from lmlab.sampling import filter_logits, generate, next_token_probs, sample
 
 PROBS = [0.5, 0.3, 0.15, 0.05]
 
@@ -262,3 +262,42 @@ def test_sampled_frequencies_follow_the_filtered_distribution():
     assert freq[2] == freq[3] == 0
     assert freq[0].item() == pytest.approx(0.625, abs=0.03)
     assert math.isclose(freq.sum().item(), 1.0)
+
+
+def test_the_kv_cache_changes_no_token(model):
+    """Cached and uncached generation draw the same tokens, within ctx and after the window slides."""
+    x = prompt(4, rows=3)
+    for kw in ({"temperature": 0}, {"top_k": 5}, {"top_p": 0.9, "temperature": 1.3}):
+        cached, plain = (generate(model, x, 2 * CTX, generator=torch.Generator().manual_seed(0), kv_cache=c, **kw)
+                         for c in (True, False))
+        assert torch.equal(cached, plain), kw
+
+
+def test_next_token_probs_is_what_generate_draws_from(model):
+    probs = next_token_probs(model, TOKENIZER, "abc", top_k=3)
+    assert probs.shape == (TOKENIZER.vocab_size,) and probs.sum().item() == pytest.approx(1.0)
+    assert (probs > 0).sum() == 3
+    logits = model.eval()(torch.tensor([TOKENIZER.encode("abc")]))[0, -1]
+    assert torch.allclose(next_token_probs(model, TOKENIZER, "abc"), logits.softmax(-1), atol=1e-6)
+    greedy = next_token_probs(model, TOKENIZER, "abc", temperature=0)
+    assert greedy.argmax() == logits.argmax() and greedy.sum() == 1 and greedy.max() == 1
+    long_prompt = "abcdefghij" * 5  # longer than ctx: the model sees its last ctx characters
+    seen = next_token_probs(model, TOKENIZER, long_prompt[-CTX:])
+    assert torch.equal(next_token_probs(model, TOKENIZER, long_prompt), seen)
+    with pytest.raises(ValueError, match="prompt"):
+        next_token_probs(model, TOKENIZER, "")
+    with pytest.raises(ValueError, match="top_k"):
+        next_token_probs(model, TOKENIZER, "a", top_k=0)
+
+
+def test_model_spec_is_one_run_of_the_budget_sizes():
+    from lmlab.budget import BUDGETS
+    from lmlab.sampling import model_spec
+    from lmlab.sweep import _parse
+
+    sizes = BUDGETS["smoke"].sampling
+    data, cfg, train, seed = _parse(model_spec(sizes))
+    assert (cfg.ctx, cfg.width, cfg.depth, cfg.heads) == (sizes.ctx, sizes.width, sizes.depth, sizes.heads)
+    assert cfg.dropout == 0
+    assert (train.steps, train.batch_size, train.lr) == (sizes.steps, sizes.batch_size, sizes.lr)
+    assert cfg.vocab_size == data.vocab_size and seed == 0 and "budgets" not in model_spec(sizes)

@@ -7,6 +7,7 @@ on batched logits; a filtered-out token gets -inf, so softmax gives it zero.
 import torch
 
 from lmlab.checks import check_fraction, check_positive_int, check_range
+from lmlab.model import GPTConfig, KVCache
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -41,12 +42,15 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 @torch.no_grad()
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             top_p: float | None = None, min_p: float | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             top_p: float | None = None, min_p: float | None = None, generator: torch.Generator | None = None,
+             kv_cache: bool = True) -> torch.Tensor:
     """Extend each row of `idx` (batch, time) by `max_new_tokens` sampled tokens.
 
     temperature 0 means greedy decoding. The model sees at most its last `ctx`
-    tokens. Runs in eval mode, so dropout never adds randomness here.
+    tokens. While the text fits in ctx, a KV cache feeds the model one new token
+    per step; once the window slides, every position shifts and each step
+    recomputes the window (the same tokens either way). Runs in eval mode, so
+    dropout never adds randomness here.
     """
     check_range("temperature", temperature, 0, float("inf"), high_open=True)
     check_positive_int("max_new_tokens", max_new_tokens)
@@ -55,12 +59,17 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
         raise ValueError(f"prompt must be at most ctx={ctx} tokens long, got {idx.shape[1]}")
     was_training = model.training
     model.eval()
-    for _ in range(max_new_tokens):
-        logits = model(idx[:, -ctx:])[:, -1, :].float()
+    cache = KVCache(ctx) if kv_cache else None
+    logits = model(idx, cache=cache)
+    for step in range(max_new_tokens):
+        if step:
+            sliding = cache is None or len(cache) == ctx
+            logits = model(idx[:, -ctx:]) if sliding else model(idx[:, -1:], cache=cache)
+        last = logits[:, -1, :].float()
         if temperature == 0:
-            nxt = logits.argmax(-1, keepdim=True)
+            nxt = last.argmax(-1, keepdim=True)
         else:
-            probs = filter_logits(logits, temperature, top_k, top_p, min_p).softmax(-1)
+            probs = filter_logits(last, temperature, top_k, top_p, min_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator)
         idx = torch.cat([idx, nxt], dim=1)
     model.train(was_training)
@@ -77,3 +86,30 @@ def sample(model, tokenizer, prompt: str, chars: int, num_samples: int = 1, seed
     g = torch.Generator(device=dev).manual_seed(seed)
     out = generate(model, idx, chars, generator=g, **filters)
     return [tokenizer.decode(row[len(prompt):]) for row in out]
+
+
+@torch.no_grad()
+def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0, **filters) -> torch.Tensor:
+    """The distribution (vocab,) the sampler draws the character after `prompt` from: the model's
+    softmax after temperature and truncation; temperature 0 (greedy) puts all mass on the argmax."""
+    if not prompt:
+        raise ValueError("prompt must contain at least one character, got ''")
+    check_range("temperature", temperature, 0, float("inf"), high_open=True)
+    was_training = model.training
+    ids = torch.tensor([tokenizer.encode(prompt)[-model.config.ctx :]], device=next(model.parameters()).device)
+    logits = model.eval()(ids)[0, -1].float().cpu()
+    model.train(was_training)
+    if temperature == 0:
+        return torch.nn.functional.one_hot(logits.argmax(), len(logits)).float()
+    return filter_logits(logits, temperature, **filters).softmax(-1)
+
+
+def model_spec(sizes) -> dict:
+    """The `lmlab.sweep` spec of the model chapters 5 and 6 sample from, at `budget().sampling`
+    sizes: the same spec gives the same run-cache entry, so it trains once for both."""
+    from lmlab.sweep import dataset
+
+    model = GPTConfig(dataset().vocab_size, ctx=sizes.ctx, width=sizes.width, depth=sizes.depth, heads=sizes.heads)
+    train = dict(steps=sizes.steps, batch_size=sizes.batch_size, lr=sizes.lr, warmup_steps=sizes.warmup_steps,
+                 eval_every=sizes.eval_every, eval_batches=sizes.eval_batches)
+    return {"model": model.to_dict(), "train": train}
