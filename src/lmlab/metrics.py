@@ -1,0 +1,109 @@
+"""How varied and how probable generated text is: distinct-n, repetition and the model's own NLL.
+
+A character model's text is judged on words and on character n-grams, as
+Holtzman et al. (2020) judge GPT-2's on tokens: diversity by distinct-n (Li et
+al. 2016), degeneration by the share of texts that end in a loop, and quality
+by the model's NLL of its own samples, set beside the same numbers for real
+held-out text, the reference every decoder should resemble.
+"""
+
+import re
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from lmlab.checks import check_positive_int
+from lmlab.model import GPT
+from lmlab.sampling import generate
+
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # lower-cased letters, apostrophes inside a word kept
+
+
+def ngrams(text: str, n: int, unit: str = "char") -> list[tuple]:
+    """The overlapping n-grams of one text, of characters or of (lower-cased) words."""
+    check_positive_int("n", n)
+    if unit == "char":
+        items = text
+    elif unit == "word":
+        items = WORD.findall(text.lower())
+    else:
+        raise ValueError(f"unit must be 'char' or 'word', got {unit!r}")
+    return [tuple(items[i : i + n]) for i in range(len(items) - n + 1)]
+
+
+def distinct_n(texts: list[str], n: int, unit: str = "char") -> float:
+    """Distinct n-grams over all n-grams, pooled over `texts` (Li et al. 2016): 1 when nothing
+    repeats. Compare it between sets of texts of equal number and length only."""
+    grams = [g for text in texts for g in ngrams(text, n, unit)]
+    if not grams:
+        raise ValueError(f"texts must hold at least one {unit} {n}-gram, got {len(texts)} texts without one")
+    return len(set(grams)) / len(grams)
+
+
+def loop_period(text: str, window: int = 64) -> int | None:
+    """The length of the phrase that the last `window` characters repeat back to back, at least
+    twice (so at most window / 2), or None: the degenerate loop greedy decoding falls into."""
+    check_positive_int("window", window)
+    if len(text) < window:
+        raise ValueError(f"text must be at least window={window} characters long, got {len(text)}")
+    tail = text[-window:]
+    return next((period for period in range(1, window // 2 + 1) if tail[period:] == tail[:-period]), None)
+
+
+def ends_in_loop(text: str, window: int = 64) -> bool:
+    """True when the text ends in a loop (`loop_period`)."""
+    return loop_period(text, window) is not None
+
+
+def repetition_rate(texts: list[str], window: int = 64) -> float:
+    """The share of `texts` that end in a loop (`ends_in_loop`)."""
+    if not texts:
+        raise ValueError("texts must hold at least one text, got none")
+    return sum(ends_in_loop(t, window) for t in texts) / len(texts)
+
+
+@torch.no_grad()
+def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
+    """Mean NLL in nats per token of `ids[:, start:]` under `model` at temperature 1, each
+    token conditioned on everything before it (so rows must fit in the model's ctx)."""
+    T = ids.shape[1]
+    if not 1 <= start < T:
+        raise ValueError(f"start must be in [1, {T - 1}] for rows of {T} tokens, got {start}")
+    if T > model.config.ctx:
+        raise ValueError(f"rows must be at most ctx={model.config.ctx} tokens long, got {T}")
+    was_training = model.training
+    logits = model.eval()(ids[:, :-1]).float()
+    model.train(was_training)
+    return F.cross_entropy(logits[:, start - 1 :].flatten(0, 1), ids[:, start:].flatten()).item()
+
+
+def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int, settings: dict,
+                   seed: int = 0, window: int = 64) -> pd.DataFrame:
+    """Generate a continuation of every prompt under every decoding setting and measure it.
+
+    `texts` (rows, time) are windows of real held-out text: the first `prompt_chars`
+    are the prompt, the rest is the human continuation, measured as the row "human".
+    `settings` maps a name to `generate` keyword arguments (temperature, top_k, …).
+    """
+    if not 1 <= prompt_chars < texts.shape[1]:
+        raise ValueError(f"prompt_chars must be in [1, {texts.shape[1] - 1}], got {prompt_chars}")
+    chars = texts.shape[1] - prompt_chars
+    dev = next(model.parameters()).device
+    texts = texts.to(dev)
+    outputs = {"human": texts}
+    for name, filters in settings.items():
+        g = torch.Generator(device=dev).manual_seed(seed)
+        outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters)
+    rows = []
+    for name, ids in outputs.items():
+        samples = [tokenizer.decode(row[prompt_chars:]) for row in ids]
+        rows.append({"setting": name, **settings.get(name, {}),
+                     "distinct-1 words": distinct_n(samples, 1, "word"),
+                     "distinct-2 words": distinct_n(samples, 2, "word"),
+                     "distinct-4 chars": distinct_n(samples, 4),
+                     "distinct-8 chars": distinct_n(samples, 8),
+                     "repetition": repetition_rate(samples, window),
+                     "NLL": sample_nll(model, ids, prompt_chars),
+                     "sample": samples[0]})
+    return pd.DataFrame(rows).set_index("setting")

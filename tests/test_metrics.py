@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+
+from lmlab.corpus import CharTokenizer
+from lmlab.metrics import decoding_table, distinct_n, ends_in_loop, loop_period, ngrams, repetition_rate, sample_nll
+from lmlab.model import GPT, GPTConfig
+
+
+def test_ngrams_of_characters_and_words():
+    assert ngrams("abcd", 2) == [("a", "b"), ("b", "c"), ("c", "d")]
+    assert ngrams("abc", 4) == []
+    assert ngrams("To be, or NOT to be: that's it", 2, "word") == [
+        ("to", "be"), ("be", "or"), ("or", "not"), ("not", "to"), ("to", "be"), ("be", "that's"), ("that's", "it")]
+
+
+def test_distinct_n_counts_unique_over_all_pooled_across_texts():
+    assert distinct_n(["abcdef"], 2) == 1.0
+    assert distinct_n(["aaaa"], 1) == 0.25
+    assert distinct_n(["abab", "abab"], 2) == pytest.approx(2 / 6)  # ab, ba: 2 distinct of 6
+    assert distinct_n(["to be or not to be"], 1, "word") == pytest.approx(4 / 6)
+    assert distinct_n(["to be or not to be"], 2, "word") == pytest.approx(4 / 5)
+
+
+def test_distinct_n_bad_input():
+    with pytest.raises(ValueError, match="unit"):
+        distinct_n(["abc"], 1, "token")
+    with pytest.raises(ValueError, match="n must be"):
+        distinct_n(["abc"], 0)
+    with pytest.raises(ValueError, match="at least one word 3-gram"):
+        distinct_n(["one two", "!!"], 3, "word")
+
+
+@pytest.mark.parametrize(("text", "loops"), [
+    ("x" * 10 + "ab" * 32, True),  # period 2
+    ("prefix " + "and the king " * 6, True),  # a phrase repeated
+    ("q" + "the sea, the sea, the sea. " * 3, True),  # period 27 ≤ 32
+    ("k" * 64, True),  # period 1
+    ("To be, or not to be, that is the question: Whether 'tis nobler in the mind", False),
+    ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + "0123", False),
+])
+def test_ends_in_loop(text, loops):
+    assert ends_in_loop(text, 64) is loops
+
+
+def test_loop_period_is_the_shortest_repeating_phrase():
+    assert loop_period("x" * 10 + "ab" * 32) == 2
+    assert loop_period("prefix " + "and the king " * 6) == len("and the king ")
+    assert loop_period("k" * 64) == 1
+    assert loop_period("To be, or not to be, that is the question: Whether 'tis nobler in the mind") is None
+
+
+def test_a_loop_needs_two_full_repeats_in_the_window():
+    phrase = "".join(chr(65 + i % 26) for i in range(40))  # period 40 > 64 / 2
+    assert not ends_in_loop(phrase * 3, 64)
+    assert ends_in_loop(phrase * 3, 80)
+
+
+def test_repetition_rate_and_its_bad_input():
+    assert repetition_rate(["ab" * 40, "To be, or not to be, that is the question: Whether 'tis nobler"], 32) == 0.5
+    with pytest.raises(ValueError, match="at least window=64"):
+        ends_in_loop("short", 64)
+    with pytest.raises(ValueError, match="texts"):
+        repetition_rate([])
+
+
+TOKENIZER = CharTokenizer("abcdefgh ")
+
+
+@pytest.fixture
+def model() -> GPT:
+    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, ctx=32, width=32, depth=1, heads=2, init_std=0.3)
+    return GPT(cfg, seed=0).eval()
+
+
+def test_sample_nll_is_the_cross_entropy_of_the_continuation(model):
+    ids = torch.randint(TOKENIZER.vocab_size, (2, 20), generator=torch.Generator().manual_seed(0))
+    logp = model(ids).log_softmax(-1)
+    by_hand = -torch.stack([logp[r, t - 1, ids[r, t]] for r in range(2) for t in range(8, 20)]).mean()
+    assert sample_nll(model, ids, 8) == pytest.approx(by_hand.item(), rel=1e-5)
+
+
+def test_sample_nll_bad_input(model):
+    ids = torch.zeros(1, 10, dtype=torch.long)
+    with pytest.raises(ValueError, match="start"):
+        sample_nll(model, ids, 0)
+    with pytest.raises(ValueError, match="start"):
+        sample_nll(model, ids, 10)
+    with pytest.raises(ValueError, match="ctx=32"):
+        sample_nll(model, torch.zeros(1, 33, dtype=torch.long), 5)
+
+
+def test_decoding_table_measures_every_setting_and_the_human_text(model):
+    texts = torch.randint(TOKENIZER.vocab_size, (6, 30), generator=torch.Generator().manual_seed(1))
+    settings = {"greedy": {"temperature": 0}, "top-k 2": {"top_k": 2}, "pure": {}}
+    table = decoding_table(model, TOKENIZER, texts, 10, settings, seed=0, window=8)
+    assert list(table.index) == ["human", "greedy", "top-k 2", "pure"]
+    assert table.loc["top-k 2", "top_k"] == 2 and math.isnan(table.loc["human", "top_k"])
+    assert table.loc["human", "NLL"] == pytest.approx(sample_nll(model, texts, 10))
+    assert table.loc["greedy", "NLL"] < table.loc["top-k 2", "NLL"] < table.loc["pure", "NLL"]
+    assert table.loc["human", "sample"] == TOKENIZER.decode(texts[0, 10:])
+    assert all(len(s) == 20 for s in table["sample"])
+    assert table.equals(decoding_table(model, TOKENIZER, texts, 10, settings, seed=0, window=8))
+    with pytest.raises(ValueError, match="prompt_chars"):
+        decoding_table(model, TOKENIZER, texts, 30, settings)
