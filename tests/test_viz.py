@@ -142,3 +142,40 @@ def test_training_panel_redraws_while_training_and_keeps_finished_runs(monkeypat
     last = shown[-1]
     assert last.layout.title.text == "p = 0.5"
     assert [t.name for t in last.data] == ["p = 0.0 val", "p = 0.5 val", "p = 0.5 train"]
+
+
+def test_live_panel_reports_a_bad_value_and_keeps_the_last_figure(monkeypatch):
+    import ipywidgets as widgets
+
+    shown = []
+    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
+    monkeypatch.setattr(viz, "display", shown.append)
+
+    def update(prompt):
+        if "z" in prompt:
+            raise ValueError("prompt holds 'z', which the model never saw")
+        return go.Figure(go.Bar(y=[len(prompt)]))
+
+    box = widgets.Text(value="ab")
+    panel = viz.live_panel(update, {"prompt": box}, note="ready")
+    status = panel.children[0].children[-1]
+    assert len(shown) == 1 and status.value == "ready"
+    box.value = "az"
+    assert len(shown) == 1 and "'z'" in status.value
+    box.value = "abc"
+    assert len(shown) == 2 and status.value == "ready" and shown[-1].data[0].y == (3,)
+
+
+def test_sampling_figure_slides_over_settings():
+    import torch
+
+    chars = "ab c"
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    frames = {1: (probs, torch.tensor([1.0, 0, 0, 0]), ["aaaa", "aaaa"]),
+              "all": (probs, probs, ["ab c", "c ba"])}
+    fig = viz.sampling_figure(frames, chars, "k", "prompt", active=1)
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "all"]
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert list(bars[0].x) == ["a", "b", "␣", "c"]  # most likely first, the space made visible
+    visible = [t for t in fig.data if t.visible is not False]
+    assert [t.type for t in visible] == ["bar", "bar", "table"] and list(visible[2].cells.values[0]) == ["ab c", "c ba"]

@@ -132,16 +132,20 @@ def live_panel(update, controls: dict, note: str = "") -> widgets.VBox:
         values = {name: w.value for name, w in controls.items()}
         status.value = "running…"
         with out:
-            clear_output(wait=True)
-            fig = update(**values)  # a progress bar may show in `out` while this trains,
-            clear_output(wait=True)  # and must go with it: a closed bar's view reads "model not found"
+            try:
+                fig = update(**values)  # a progress bar may show in `out` while this trains
+            except ValueError as err:  # e.g. a character the model never saw, typed into a prompt box
+                status.value = f"<span style='color:#b3261e'>{err}</span>"
+                return
+            clear_output(wait=True)  # the bar goes with the old figure: a closed bar's view reads "model not found"
             display(displayable(fig))
         status.value = note
 
     for w in controls.values():
         w.observe(refresh, names="value")
     refresh()
-    return widgets.VBox([widgets.HBox(list(controls.values()) + [status]), out])
+    return widgets.VBox([widgets.HBox(list(controls.values()) + [status], layout=widgets.Layout(flex_flow="row wrap")),
+                         out])
 
 
 def panel(make_live, static: go.Figure | None = None, hint: str = "") -> None:
@@ -376,3 +380,60 @@ def training_panel(train, controls: dict, title, note: str = "") -> widgets.VBox
         w.observe(refresh, names="value")
     refresh()
     return widgets.VBox([widgets.HBox(list(controls.values()) + [status]), out])
+
+
+def char_label(c: str) -> str:
+    """A character as a readable bar label: spaces and line breaks made visible."""
+    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(c, c)
+
+
+def distribution_traces(probs, filtered, chars: str, top: int = 24, **axes) -> list[go.Bar]:
+    """The model's next-character probabilities (grey) and what the sampler draws from after
+    temperature and truncation (colour), for the `top` most likely characters."""
+    order = sorted(range(len(chars)), key=lambda i: -float(probs[i]))[:top]
+    x = [char_label(chars[i]) for i in order]
+    return [go.Bar(x=x, y=[float(probs[i]) for i in order], name="model (T = 1)", marker_color="#c8c8c8", **axes),
+            go.Bar(x=x, y=[float(filtered[i]) for i in order], name="sampled from", marker_color=COLORS[0], **axes)]
+
+
+def samples_table(samples: list[str], **axes) -> go.Table:
+    """Generated texts, one row each, line breaks kept."""
+    return go.Table(header=dict(values=["samples"], align="left", fill_color="#eef2f5"),
+                    cells=dict(values=[[s.replace("\n", "<br>") for s in samples]], align="left",
+                               font=dict(family="monospace", size=12)), **axes)
+
+
+def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: int = 0, **layout) -> go.Figure:
+    """The sampler's distribution after `prompt` (top) and samples (bottom), one frame per slider
+    value: `frames` maps a value to (probabilities, filtered probabilities, samples)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(2, 1, specs=[[{"type": "xy"}], [{"type": "table"}]], row_heights=[0.4, 0.6],
+                        vertical_spacing=0.08)
+    table = fig.get_subplot(2, 1)
+    traces = {value: [*distribution_traces(p, f, chars), samples_table(s, domain=dict(x=table.x, y=table.y))]
+              for value, (p, f, s) in frames.items()}  # every frame in the legend: only the shown one draws
+    fig = slider_figure(traces, label, fig=fig, active=active, **layout)
+    fig.update_layout(barmode="overlay", hovermode="closest", yaxis_title="probability", xaxis_title=(
+        f"next character after …{prompt[-40:]!r}"), title_x=0.01,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return fig
+
+
+def frontier_figure(table, families: dict, x: str = "NLL", y: str = "distinct-4 chars",
+                    reference: str = "human", title: str = "") -> go.Figure:
+    """Decoding settings as points (x, y), each family's settings joined in order, the reference
+    text as a star: where each family travels between dull and wild."""
+    fig = go.Figure()
+    hover = "%{text}<br>" + x + " %{x:.3f}<br>" + y + " %{y:.3f}<br>repetition %{customdata:.0%}<extra></extra>"
+    for i, (family, names) in enumerate(families.items()):
+        rows = table.loc[names]
+        fig.add_scatter(x=rows[x], y=rows[y], name=family, text=list(names), customdata=rows["repetition"],
+                        mode="lines+markers", hovertemplate=hover, marker=dict(size=8, color=COLORS[i % len(COLORS)]),
+                        line=dict(color=COLORS[i % len(COLORS)]))
+    ref = table.loc[[reference]]
+    fig.add_scatter(x=ref[x], y=ref[y], name=f"{reference} text", text=[reference], customdata=ref["repetition"],
+                    mode="markers", hovertemplate=hover, marker=dict(symbol="star", size=16, color="#222"))
+    fig.update_layout(title=title, xaxis_title=f"{x} of the samples under the model (nats per character)",
+                      yaxis_title=y, hovermode="closest")
+    return fig
