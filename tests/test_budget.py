@@ -100,3 +100,17 @@ def test_every_dropout_budget_is_consistent(name):
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
     if name != "smoke":  # the grid
         assert s.ps == (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_sampling_budget_is_consistent(name):
+    s = BUDGETS[name].sampling
+    assert s.prompt_chars + s.sample_chars <= s.ctx  # generation never slides the window
+    assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1]))
+    assert all(0 < t for t in s.temperatures) and all(0 < p < 1 for p in s.top_ps) and all(0 < p < 1 for p in s.min_ps)
+    assert 1 <= s.shown_samples <= s.prompts and 2 <= s.loop_window <= s.sample_chars
+    GPTConfig(vocab_size=80, ctx=s.ctx, width=s.width, depth=s.depth, heads=s.heads)
+    TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup_steps=s.warmup_steps,
+                eval_every=s.eval_every, eval_batches=s.eval_batches)
+    if name != "smoke":  # the grid: k ∈ {1, 2, 5, 10, 20, all}, p ∈ {0.5, 0.8, 0.9, 0.95}, 200 characters
+        assert {1, 2, 5, 10, 20} <= set(s.ks) and s.top_ps == (0.5, 0.8, 0.9, 0.95) and s.sample_chars == 200

@@ -104,12 +104,39 @@ class DropoutSizes:
 
 
 @dataclass(frozen=True)
+class SamplingSizes:
+    """Chapter 5: one model trained for sampling (chapter 6 reuses it through the run cache), its
+    next-character distributions, and a grid of decoding settings measured on held-out prompts."""
+
+    ctx: int  # holds a prompt and its whole continuation, so the KV cache serves every step
+    batch_size: int
+    depth: int
+    heads: int
+    width: int
+    lr: float
+    steps: int  # cosine schedule
+    warmup_steps: int
+    eval_every: int
+    eval_batches: int
+    prompt_chars: int  # prompt_chars + sample_chars ≤ ctx
+    sample_chars: int  # each continuation, in the grid, the static twin and the live panel
+    prompts: int  # held-out prompts of the grid, one continuation each per setting
+    ks: tuple[int | None, ...]  # top-k at T = 1, ascending; None (no truncation) last
+    temperatures: tuple[float, ...]  # pure sampling at these temperatures
+    top_ps: tuple[float, ...]
+    min_ps: tuple[float, ...]
+    shown_samples: int  # continuations per setting shown in the static twin and the live panel
+    loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
+
+
+@dataclass(frozen=True)
 class Budget:
     name: str
     lab: LabSizes
     mup: MupSizes
     scaling: ScalingSizes
     dropout: DropoutSizes
+    sampling: SamplingSizes
 
 
 BUDGETS = {
@@ -126,7 +153,11 @@ BUDGETS = {
                      repeat_chars=2000, live_steps=(8, 16)),
         DropoutSizes(ctx=16, batch_size=4, depth=1, heads=2, width=16, lr=6e-3, steps=30, warmup_steps=2,
                      eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, mc_p=0.1, mc_passes=2,
-                     mc_batches=1, live_steps=10, live_chars=(1024, 2048, None))),
+                     mc_batches=1, live_steps=10, live_chars=(1024, 2048, None)),
+        SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
+                      eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
+                      ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,),
+                      loop_window=32)),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
@@ -141,7 +172,11 @@ BUDGETS = {
                      repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
         DropoutSizes(ctx=64, batch_size=32, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
                      eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=12_288, mc_p=0.2,
-                     mc_passes=16, mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, None))),
+                     mc_passes=16, mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, None)),
+        SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
+                      eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
+                      ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
+                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64)),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
         eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
@@ -158,7 +193,11 @@ BUDGETS = {
         DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
                      eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072,
                      mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
-                     live_chars=(32_768, 131_072, 524_288, None))),
+                     live_chars=(32_768, 131_072, 524_288, None)),
+        SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
+                      eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
+                      ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
+                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64)),
 }
 
 
