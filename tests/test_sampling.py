@@ -301,3 +301,12 @@ def test_model_spec_is_one_run_of_the_budget_sizes():
     assert cfg.dropout == 0
     assert (train.steps, train.batch_size, train.lr) == (sizes.steps, sizes.batch_size, sizes.lr)
     assert cfg.vocab_size == data.vocab_size and seed == 0 and "budgets" not in model_spec(sizes)
+
+
+def test_generated_ids_can_train_a_model(model):
+    """generate decodes in inference mode; what it returns must still work as training input."""
+    out = generate(model, prompt(), 8, top_k=5, generator=torch.Generator().manual_seed(0))
+    assert not out.is_inference()
+    _, loss = model.train()(out[:, :-1], out[:, 1:])
+    loss.backward()
+    model.zero_grad()

