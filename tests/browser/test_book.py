@@ -26,7 +26,8 @@ FIGURE_STATE = """(gd) => ({
     visible: (gd.data || []).map(t => t.visible === undefined ? true : t.visible),
     legend: [...gd.querySelectorAll('g.legend text.legendtext')].map(t => t.textContent),
     traces: gd.querySelectorAll('g.trace').length,
-    drawn: [...gd.querySelectorAll('g.scatterlayer path.js-line')].map(p => p.getAttribute('d')),
+    drawn: [...gd.querySelectorAll('g.scatterlayer path.js-line, g.barlayer path, g.table text')]
+        .map(p => p.getAttribute('d') || p.textContent),
     current: (gd.querySelector('g.slider-group > text.slider-label') || {}).textContent || null})"""
 
 
@@ -110,7 +111,7 @@ def test_slider_click_changes_figure(tab, book_server, slider_page, screenshots)
             f"{before['current']!r} -> {after['current']!r}")
         # what the reader sees must change: the lines drawn (a slider over a step t keeps the same legend)
         assert after["drawn"] != before["drawn"], (
-            f"{book_page}: the lines drawn did not change with the slider (legend {before['legend']})")
+            f"{book_page}: what is drawn did not change with the slider (legend {before['legend']})")
     problems = tab.problems()
     if problems:
         pytest.fail(f"{book_page}: errors while using the slider:\n  " + "\n  ".join(problems), pytrace=False)

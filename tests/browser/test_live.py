@@ -8,6 +8,9 @@ panel's sliders with the keyboard, and watch the figure change the way the slide
   the "train it" button trains the suggested model and draws its real loss beside the prediction.
 - chapter 4 (dropout): the rate and data-size sliders retrain the model with its curves drawn
   live; the finished run stays on the figure in grey.
+- chapter 5 (sampling): k = 1 makes every sample the greedy one, whatever the temperature;
+  k = 2 leaves two characters to draw from; a prompt with a character the model never saw
+  shows the error beside the controls and keeps the last figure.
 
 The panel must show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
 
@@ -60,10 +63,13 @@ CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .
 PANEL_FIGURE = """(cell) => {
     const gd = cell.querySelector('.widget-output .js-plotly-plot');
     if (!gd) return null;
-    return {traces: gd.querySelectorAll('.scatterlayer g.trace').length,
+    const shown = (gd._fullData || []).filter(t => t.visible === true);
+    return {traces: gd.querySelectorAll('.scatterlayer g.trace, .barlayer g.trace').length,
             names: (gd.data || []).map(t => t.name),
-            xs: [...new Set((gd._fullData || []).filter(t => t.visible === true)
-                                                .flatMap(t => Array.from(t.x || [])))].sort((a, b) => a - b),
+            samples: shown.filter(t => t.type === 'table').flatMap(t => Array.from(t.cells.values[0] || [])),
+            kept: shown.filter(t => t.type === 'bar' && t.name === 'sampled from')
+                       .flatMap(t => Array.from(t.y || [])).filter(y => y > 0).length,
+            xs: [...new Set(shown.flatMap(t => Array.from(t.x || [])))].sort((a, b) => a - b),
             title: (gd.querySelector('.gtitle') || {}).textContent || ''};
 }"""
 
@@ -385,4 +391,37 @@ def test_live_dropout_panel_retrains_at_a_new_rate_and_data_size(tab, jupyterlab
     sized = panel.move(1, "ArrowRight", "(before, now) => now.title !== before.title")
     assert sized["title"] == f"p = {panel.readout(0)}, {panel.readout(1)} characters", sized
     assert len(sized["names"]) == len(moved["names"]) + 1, (moved["names"], sized["names"])
+    panel.finish(broken)
+
+
+@pytest.mark.parametrize("jupyterlab", ["book/sampling/sampling.ipynb"], indirect=True)
+def test_live_sampling_panel_filters_and_samples(tab, jupyterlab, screenshots):
+    panel = LivePanel(tab, jupyterlab, screenshots, "sampling")
+    before, broken = panel.open()
+    assert before["title"].startswith("k = all, T = 1.0,"), before["title"]
+    assert len(set(before["samples"])) > 1, f"pure sampling drew identical samples: {before['samples']}"
+
+    # k = 1 (Home): one character left to draw from, so every sample is the greedy one
+    greedy = panel.move(0, "Home", "(before, now) => now.title !== before.title")
+    assert panel.readout(0) == "1" and greedy["title"].startswith("k = 1, "), greedy["title"]
+    assert greedy["kept"] == 1 and len(set(greedy["samples"])) == 1, greedy
+
+    # temperature up a step: top-k ignores it, so k = 1 still writes the same greedy text
+    warmer = panel.move(1, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert f"T = {float(panel.readout(1))}," in warmer["title"], (panel.readout(1), warmer["title"])
+    assert warmer["samples"] == greedy["samples"], (greedy["samples"], warmer["samples"])
+
+    # k = 2: two characters to draw from
+    two = panel.move(0, "ArrowRight", "(before, now) => now.title !== before.title")
+    assert two["title"].startswith("k = 2, ") and two["kept"] == 2, two
+
+    # a character outside the vocabulary: the error shows beside the controls, the figure stays
+    prompt = panel.cell.locator("textarea")
+    prompt.fill("HAMLET: \u263a")
+    prompt.press("Tab")
+    try:
+        panel.cell.get_by_text("not in the tokenizer").wait_for(timeout=SLIDER_TIMEOUT_S * 1000)
+    except Exception:  # noqa: BLE001
+        panel.fail(f"a prompt outside the vocabulary showed no error: {panel.cell.inner_text()[-800:]!r}")
+    assert panel.figure()["title"] == two["title"], "the last good figure must stay"
     panel.finish(broken)
