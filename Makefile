@@ -26,7 +26,7 @@ help:
 	@echo "make book   - build the book (HTML in _build/html) at 'book' budget"
 	@echo "make test   - ruff, unit tests, nbval at 'smoke' budget, smoke book build, browser checks"
 	@echo "make lab    - open the notebooks in JupyterLab"
-	@echo "make bench  - training throughput benchmark (results in benchmarks/)"
+	@echo "make bench  - training throughput, dropout cost and sampling latency benchmarks (results in benchmarks/)"
 	@echo "make clean  - remove builds, caches and the virtualenv"
 
 install: $(STAMP)
@@ -94,6 +94,8 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/dropout_cost.py
+	$(PY) benchmarks/sampling_latency.py
 
 clean:
 	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax .pytest_cache .ruff_cache

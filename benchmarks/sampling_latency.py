@@ -1,0 +1,104 @@
+"""How fast chapter 5's live panel answers a slider, and how fast lmlab generates text.
+
+Why: the panel redraws the next-character distribution and generates fresh samples
+on every slider move, and it should answer within 200 ms on 2 CPU cores at the
+`book` size; the decoding grid generates prompts × settings continuations.
+
+How: a GPT of the chosen budget's sampling shape (random weights: the time of a
+forward pass does not depend on their values) on the current device. An "update"
+is what the panel does per move: the filtered distribution after the prompt, then
+`shown_samples` continuations of `sample_chars` characters. Generation speed is
+measured with and without the KV cache, for one row and for a batch of `prompts`
+rows. Median of `--repeats` calls after one warm-up call; a batch of `prompts` rows
+is timed once (without the cache it takes minutes on a CPU).
+
+    python benchmarks/sampling_latency.py                      # book budget
+    python benchmarks/sampling_latency.py --budget gpu --out /tmp/sl.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from lmlab import budget, device
+from lmlab.corpus import CharTokenizer, shakespeare
+from lmlab.model import GPT, GPTConfig
+from lmlab.sampling import generate, next_token_probs, sample
+
+SETTINGS = {"greedy": {"temperature": 0}, "top-k 10": {"top_k": 10}, "top-p 0.9": {"top_p": 0.9},
+            "min-p 0.1": {"min_p": 0.1}, "T 0.8, k 40, p 0.95": {"temperature": 0.8, "top_k": 40, "top_p": 0.95}}
+
+
+def median_ms(call, repeats: int, warmup: bool = True) -> float:
+    if warmup:
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--budget", default=None, help="smoke | book | gpu (default: as lmlab.budget())")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    B = budget(args.budget)
+    S, dev = B.sampling, device()
+    tokenizer = CharTokenizer(shakespeare())
+    cfg = GPTConfig(tokenizer.vocab_size, ctx=S.ctx, width=S.width, depth=S.depth, heads=S.heads)
+    model = GPT(cfg).to(dev).eval()
+    prompt = "ROMEO:\nBut soft, what light through yonder window breaks?\n"[: S.prompt_chars]
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} at the start; other processes will skew the times")
+
+    updates = {}
+    for name, filters in SETTINGS.items():
+        def update(filters=filters):
+            next_token_probs(model, tokenizer, prompt, **filters)
+            sample(model, tokenizer, prompt, S.sample_chars, S.shown_samples, seed=0, **filters)
+        updates[name] = median_ms(update, args.repeats)
+        print(f"slider update, {name:>20}: {updates[name]:6.1f} ms "
+              f"({S.shown_samples} × {S.sample_chars} characters)")
+
+    speed = {}
+    ids = torch.tensor([tokenizer.encode(prompt)], device=dev)
+    for rows in (1, S.prompts):
+        for cached in (True, False):
+            def run(rows=rows, cached=cached):
+                g = torch.Generator(dev).manual_seed(0)
+                generate(model, ids.expand(rows, -1), S.sample_chars, top_k=40, generator=g, kv_cache=cached)
+            # a batch of `prompts` rows without the cache runs for minutes: one call, no warm-up,
+            # whose one-off costs are lost in its length
+            ms = median_ms(run, 1, warmup=False) if rows > 1 else median_ms(run, args.repeats)
+            key = f"{rows} rows, {'KV cache' if cached else 'no cache'}"
+            speed[key] = rows * S.sample_chars / ms * 1000
+            print(f"generation, {key:>22}: {speed[key]:9,.0f} characters/s ({ms:.0f} ms)")
+    for rows in (1, S.prompts):
+        print(f"KV cache speed-up at {rows} rows: "
+              f"{speed[f'{rows} rows, KV cache'] / speed[f'{rows} rows, no cache']:.1f}×")
+
+    result = {"date": str(date.today()), "device": str(dev), "machine": platform.processor() or platform.machine(),
+              "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "budget": B.name, "model": cfg.to_dict(), "prompt_chars": len(prompt), "sample_chars": S.sample_chars,
+              "shown_samples": S.shown_samples, "update_ms": updates, "chars_per_s": speed}
+    out = args.out or Path(__file__).parent / "results" / f"sampling_latency-{dev.type}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
