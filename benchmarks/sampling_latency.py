@@ -9,8 +9,9 @@ forward pass does not depend on their values) on the current device. An "update"
 is what the panel does per move: the filtered distribution after the prompt, then
 `shown_samples` continuations of `sample_chars` characters. Generation speed is
 measured with and without the KV cache, for one row and for a batch of `prompts`
-rows. Median of `--repeats` calls after one warm-up call; a batch of `prompts` rows
-is timed once (without the cache it takes minutes on a CPU).
+rows. Updates: the settings take turns for `--repeats` rounds after a warm-up round,
+median per setting. Generation: median of `--repeats` calls after a warm-up call; a batch
+of `prompts` rows is timed once (without the cache it takes minutes on a CPU).
 
     python benchmarks/sampling_latency.py                      # book budget
     python benchmarks/sampling_latency.py --budget gpu --out /tmp/sl.json
@@ -65,13 +66,18 @@ def main():
     if load > 0.5:
         print(f"warning: load average {load:.2f} at the start; other processes will skew the times")
 
-    updates = {}
-    for name, filters in SETTINGS.items():
-        def update(filters=filters):
+    # the settings take turns, round after round, so that a slow spell of the machine falls on all
+    times = {name: [] for name in SETTINGS}
+    for round_ in range(args.repeats + 1):
+        for name, filters in SETTINGS.items():
+            start = time.perf_counter()
             next_token_probs(model, tokenizer, prompt, **filters)
             sample(model, tokenizer, prompt, S.sample_chars, S.shown_samples, seed=0, **filters)
-        updates[name] = median_ms(update, args.repeats)
-        print(f"slider update, {name:>20}: {updates[name]:6.1f} ms "
+            if round_:  # round 0 warms up
+                times[name].append((time.perf_counter() - start) * 1000)
+    updates = {name: statistics.median(t) for name, t in times.items()}
+    for name, ms in updates.items():
+        print(f"slider update, {name:>20}: {ms:6.1f} ms median, {max(times[name]):6.1f} ms worst "
               f"({S.shown_samples} × {S.sample_chars} characters)")
 
     speed = {}
@@ -94,7 +100,8 @@ def main():
     result = {"date": str(date.today()), "device": str(dev), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "budget": B.name, "model": cfg.to_dict(), "prompt_chars": len(prompt), "sample_chars": S.sample_chars,
-              "shown_samples": S.shown_samples, "update_ms": updates, "chars_per_s": speed}
+              "shown_samples": S.shown_samples, "update_ms": updates, "update_ms_all": times,
+              "chars_per_s": speed}
     out = args.out or Path(__file__).parent / "results" / f"sampling_latency-{dev.type}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
