@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmlab.model import GPT, GPTConfig
+from lmlab.model import GPT, GPTConfig, eval_mode
 from lmlab.scaling import param_count
 
 V = 11  # vocabulary size of the synthetic inputs
@@ -217,3 +217,14 @@ def test_kv_cache_cannot_grow_past_ctx():
         model(torch.zeros(1, 6, dtype=torch.long), cache=small)
     with pytest.raises(ValueError, match="capacity"):
         KVCache(0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_eval_mode_turns_dropout_off_and_restores_the_mode_even_on_error(training):
+    model = GPT(GPTConfig(vocab_size=5, ctx=4, width=8, depth=1, heads=2, dropout=0.5)).train(training)
+    with eval_mode(model):
+        assert not model.training and not any(m.training for m in model.modules())
+    assert model.training is training
+    with pytest.raises(ValueError), eval_mode(model):
+        model(torch.zeros(1, 5, dtype=torch.long))  # longer than ctx
+    assert model.training is training

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lmlab.checks import check_positive_int
-from lmlab.model import GPT
+from lmlab.model import GPT, eval_mode
 from lmlab.sampling import generate
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # lower-cased letters, apostrophes inside a word kept
@@ -72,9 +72,8 @@ def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
         raise ValueError(f"start must be in [1, {T - 1}] for rows of {T} tokens, got {start}")
     if T > model.config.ctx:
         raise ValueError(f"rows must be at most ctx={model.config.ctx} tokens long, got {T}")
-    was_training = model.training
-    logits = model.eval()(ids[:, :-1]).float()
-    model.train(was_training)
+    with eval_mode(model):
+        logits = model(ids[:, :-1]).float()
     return F.cross_entropy(logits[:, start - 1 :].flatten(0, 1), ids[:, start:].flatten()).item()
 
 

@@ -13,6 +13,7 @@ tokens it has seen, so a new token costs one position instead of the whole windo
 """
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -63,6 +64,17 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Evaluation mode (dropout off) for the block, then the mode the model had, even on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class KVCache:

@@ -7,7 +7,7 @@ on batched logits; a filtered-out token gets -inf, so softmax gives it zero.
 import torch
 
 from lmlab.checks import check_fraction, check_positive_int, check_range
-from lmlab.model import GPTConfig, KVCache
+from lmlab.model import GPTConfig, KVCache, eval_mode
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -40,7 +40,6 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     return logits
 
 
-@torch.no_grad()
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, min_p: float | None = None, generator: torch.Generator | None = None,
              kv_cache: bool = True) -> torch.Tensor:
@@ -57,10 +56,9 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     ctx = model.config.ctx
     if idx.shape[1] > ctx:
         raise ValueError(f"prompt must be at most ctx={ctx} tokens long, got {idx.shape[1]}")
-    was_training = model.training
-    model.eval()
     cache = KVCache(ctx) if kv_cache else None
-    with torch.inference_mode():  # ~10% faster per step than no_grad alone: no version counters
+    # inference mode: ~10% faster per step than no_grad, since it keeps no version counters
+    with eval_mode(model), torch.inference_mode():
         logits = model(idx, cache=cache)
         for step in range(max_new_tokens):
             if step:
@@ -73,7 +71,6 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
                 probs = filter_logits(last, temperature, top_k, top_p, min_p).softmax(-1)
                 nxt = torch.multinomial(probs, 1, generator=generator)
             idx = torch.cat([idx, nxt], dim=1)
-    model.train(was_training)
     return idx.clone()  # an ordinary tensor again, which autograd code may also use
 
 
@@ -96,10 +93,9 @@ def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0, **
     if not prompt:
         raise ValueError("prompt must contain at least one character, got ''")
     check_range("temperature", temperature, 0, float("inf"), high_open=True)
-    was_training = model.training
     ids = torch.tensor([tokenizer.encode(prompt)[-model.config.ctx :]], device=next(model.parameters()).device)
-    logits = model.eval()(ids)[0, -1].float().cpu()
-    model.train(was_training)
+    with eval_mode(model):
+        logits = model(ids)[0, -1].float().cpu()
     if temperature == 0:
         return torch.nn.functional.one_hot(logits.argmax(), len(logits)).float()
     return filter_logits(logits, temperature, **filters).softmax(-1)

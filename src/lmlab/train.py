@@ -27,7 +27,7 @@ from lmlab import mup
 from lmlab.budget import building_book
 from lmlab.cache import Cache, key, source_fingerprint
 from lmlab.checks import check_choice, check_fraction, check_positive_int, check_range
-from lmlab.model import GPT, GPTConfig
+from lmlab.model import GPT, GPTConfig, eval_mode
 from lmlab.scaling import flops_per_token
 
 EVAL_SEED = 1234  # the fixed evaluation batches
@@ -129,18 +129,17 @@ class History:
 @torch.no_grad()
 def evaluate(model, data, batch_size: int, batches: int) -> dict[str, float]:
     """Mean loss over the same `batches` fixed batches of each split, in eval mode."""
-    was_training, dev, ctx = model.training, next(model.parameters()).device, model.config.ctx
-    model.eval()
+    dev, ctx = next(model.parameters()).device, model.config.ctx
     losses = {}
-    for split in ("train", "val"):
-        g = torch.Generator().manual_seed(EVAL_SEED)
-        total = 0.0
-        for _ in range(batches):
-            x, y = data.batch(split, batch_size, ctx, g)
-            with _autocast(dev):
-                total += model(x.to(dev), y.to(dev))[1].item()
-        losses[split] = total / batches
-    model.train(was_training)
+    with eval_mode(model):
+        for split in ("train", "val"):
+            g = torch.Generator().manual_seed(EVAL_SEED)
+            total = 0.0
+            for _ in range(batches):
+                x, y = data.batch(split, batch_size, ctx, g)
+                with _autocast(dev):
+                    total += model(x.to(dev), y.to(dev))[1].item()
+            losses[split] = total / batches
     return losses
 
 
