@@ -179,3 +179,36 @@ def test_sampling_figure_slides_over_settings():
     assert list(bars[0].x) == ["a", "b", "␣", "c"]  # most likely first, the space made visible
     visible = [t for t in fig.data if t.visible is not False]
     assert [t.type for t in visible] == ["bar", "bar", "table"] and list(visible[2].cells.values[0]) == ["ab c", "c ba"]
+
+
+def tiny_sampler():
+    import torch
+
+    from lmlab.corpus import CharTokenizer
+    from lmlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    tok = CharTokenizer("abcde \n")
+    return GPT(GPTConfig(tok.vocab_size, ctx=16, width=8, depth=1, heads=2)), tok
+
+
+def test_sampling_frame_keeps_the_prompt_within_the_cache_and_k_one_is_greedy():
+    model, tok = tiny_sampler()
+    probs, filtered, samples = viz.sampling_frame(model, tok, "abcde" * 10, chars=6, samples=3, top_k=1)
+    assert abs(probs.sum().item() - 1) < 1e-5 and (filtered > 0).sum().item() == 1
+    assert len(samples) == 3 and len(set(samples)) == 1 and all(len(s) == 6 for s in samples)
+
+
+def test_sampling_panel_redraws_for_each_setting_and_reports_a_bad_prompt(monkeypatch):
+    shown = []
+    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
+    monkeypatch.setattr(viz, "display", shown.append)
+    model, tok = tiny_sampler()
+    panel = viz.sampling_panel(model, tok, "abc", chars=6, samples=2)
+    controls, status = panel.children[0].children[:-1], panel.children[0].children[-1]
+    prompt, k = controls[0], controls[1]
+    assert shown[-1].layout.title.text == "k = all, T = 1.0, top-p = 1.0, min-p = 0.0"
+    k.value = 1
+    assert shown[-1].layout.title.text.startswith("k = 1, ") and len(set(shown[-1].data[-1].cells.values[0])) == 1
+    prompt.value = "abz"
+    assert "'z'" in status.value and len(shown) == 2

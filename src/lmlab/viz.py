@@ -17,6 +17,7 @@ from IPython.display import HTML, Markdown, clear_output, display
 from plotly.io._base_renderers import MimetypeRenderer
 
 from lmlab.budget import building_book
+from lmlab.sampling import next_token_probs, sample
 
 COLORS = ["#1f5f8b", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#e07a5f"]
 
@@ -418,6 +419,36 @@ def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: i
         f"next character after …{prompt[-40:]!r}"), title_x=0.01,
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
+
+
+def sampling_frame(model, tokenizer, prompt: str, chars: int, samples: int, seed: int = 0, **filters) -> tuple:
+    """One position of a sampling slider: the model's distribution after `prompt`, the one the
+    sampler draws from under `filters`, and `samples` continuations of `chars` characters. The
+    prompt keeps its last ctx − chars characters, so prompt and continuation fit the KV cache."""
+    prompt = prompt[-(model.config.ctx - chars) :]
+    return (next_token_probs(model, tokenizer, prompt), next_token_probs(model, tokenizer, prompt, **filters),
+            sample(model, tokenizer, prompt, chars, samples, seed, **filters))
+
+
+def sampling_panel(model, tokenizer, prompt: str, chars: int, samples: int) -> widgets.VBox:
+    """A prompt box, sliders for k (0 = all), temperature (0 = greedy), top-p and min-p, and a
+    seed: every change redraws the filtered distribution and generates fresh samples."""
+    slider = dict(continuous_update=False, style={"description_width": "initial"})
+    k_options = [(str(k), k) for k in (*range(1, 21), 30, 40, 50)] + [("all", 0)]
+    controls = {"prompt": widgets.Textarea(value=prompt, description="prompt", continuous_update=False),
+                "k": widgets.SelectionSlider(options=k_options, value=0, description="top-k", **slider),
+                "temperature": widgets.FloatSlider(1.0, min=0, max=2, step=0.05, description="temperature", **slider),
+                "top_p": widgets.FloatSlider(1.0, min=0.05, max=1, step=0.05, description="top-p", **slider),
+                "min_p": widgets.FloatSlider(0.0, min=0, max=0.5, step=0.01, description="min-p", **slider),
+                "seed": widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")}
+
+    def update(prompt, k, temperature, top_p, min_p, seed):
+        name = f"k = {k or 'all'}, T = {temperature}, top-p = {top_p}, min-p = {min_p}"
+        frame = sampling_frame(model, tokenizer, prompt or "\n", chars, samples, seed, top_k=k or None,
+                               temperature=temperature, top_p=top_p, min_p=min_p)
+        return sampling_figure({name: frame}, tokenizer.chars, "", prompt, title=name, height=760)
+
+    return live_panel(update, controls)
 
 
 def frontier_figure(table, families: dict, x: str = "NLL", y: str = "distinct-4 chars",
