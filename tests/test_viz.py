@@ -212,3 +212,15 @@ def test_sampling_panel_redraws_for_each_setting_and_reports_a_bad_prompt(monkey
     assert shown[-1].layout.title.text.startswith("k = 1, ") and len(set(shown[-1].data[-1].cells.values[0])) == 1
     prompt.value = "abz"
     assert "'z'" in status.value and len(shown) == 2
+
+
+def test_frontier_figure_draws_each_family_and_the_reference_in_every_panel():
+    import pandas as pd
+
+    table = pd.DataFrame({"NLL": [1.9, 1.0, 1.5, 1.95], "distinct-4 chars": [0.3, 0.01, 0.2, 0.4],
+                          "repetition": [0.0, 0.5, 0.0, 0.0]}, index=["human", "greedy", "k = 5", "pure"])
+    fig = viz.frontier_figure(table, {"top-k": ["greedy", "k = 5", "pure"]}, ys=("distinct-4 chars", "repetition"))
+    assert [t.name for t in fig.data] == ["top-k", "human text"] * 2
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    assert list(fig.data[2].y) == [0.5, 0.0, 0.0] and fig.data[3].marker.symbol == "star"
+    assert fig.layout.yaxis2.title.text == "repetition"

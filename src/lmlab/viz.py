@@ -451,20 +451,25 @@ def sampling_panel(model, tokenizer, prompt: str, chars: int, samples: int) -> w
     return live_panel(update, controls)
 
 
-def frontier_figure(table, families: dict, x: str = "NLL", y: str = "distinct-4 chars",
-                    reference: str = "human", title: str = "") -> go.Figure:
-    """Decoding settings as points (x, y), each family's settings joined in order, the reference
-    text as a star: where each family travels between dull and wild."""
-    fig = go.Figure()
-    hover = "%{text}<br>" + x + " %{x:.3f}<br>" + y + " %{y:.3f}<br>repetition %{customdata:.0%}<extra></extra>"
-    for i, (family, names) in enumerate(families.items()):
-        rows = table.loc[names]
-        fig.add_scatter(x=rows[x], y=rows[y], name=family, text=list(names), customdata=rows["repetition"],
-                        mode="lines+markers", hovertemplate=hover, marker=dict(size=8, color=COLORS[i % len(COLORS)]),
-                        line=dict(color=COLORS[i % len(COLORS)]))
-    ref = table.loc[[reference]]
-    fig.add_scatter(x=ref[x], y=ref[y], name=f"{reference} text", text=[reference], customdata=ref["repetition"],
-                    mode="markers", hovertemplate=hover, marker=dict(symbol="star", size=16, color="#222"))
-    fig.update_layout(title=title, xaxis_title=f"{x} of the samples under the model (nats per character)",
-                      yaxis_title=y, hovermode="closest")
+def frontier_figure(table, families: dict, x: str = "NLL", ys: tuple[str, ...] = ("distinct-4 chars",),
+                    reference: str = "human", **layout) -> go.Figure:
+    """Decoding settings as points (x, y), one panel per column in `ys`, each family's settings
+    joined in order and the reference text as a star: where each family travels between dull and wild."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(1, len(ys), horizontal_spacing=0.1)
+    for col, y in enumerate(ys, 1):
+        hover = "%{text}<br>" + x + " %{x:.3f}<br>" + y + " %{y:.3f}<extra></extra>"
+        for i, (family, names) in enumerate(families.items()):
+            rows, color = table.loc[names], COLORS[i % len(COLORS)]
+            fig.add_scatter(x=rows[x], y=rows[y], name=family, text=list(names), mode="lines+markers",
+                            hovertemplate=hover, marker=dict(size=8, color=color), line=dict(color=color),
+                            legendgroup=family, showlegend=col == 1, row=1, col=col)
+        ref = table.loc[[reference]]
+        fig.add_scatter(x=ref[x], y=ref[y], name=f"{reference} text", text=[reference], mode="markers",
+                        hovertemplate=hover, marker=dict(symbol="star", size=16, color="#222"),
+                        legendgroup=reference, showlegend=col == 1, row=1, col=col)
+        fig.update_yaxes(title_text=y, row=1, col=col)
+    fig.update_xaxes(title_text=f"{x} of the samples (nats per character)")
+    fig.update_layout(hovermode="closest", **layout)
     return fig
