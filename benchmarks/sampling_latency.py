@@ -6,8 +6,9 @@ on every slider move, and it should answer within 200 ms on 2 CPU cores at the
 
 How: a GPT of the chosen budget's sampling shape (random weights: the time of a
 forward pass does not depend on their values) on the current device. An "update"
-is what the panel does per move: the filtered distribution after the prompt, then
-`shown_samples` continuations of `sample_chars` characters. Generation speed is
+is what the panel computes per move, `lmlab.viz.sampling_frame`: the model's and the
+filtered distribution after the prompt, then `shown_samples` continuations of
+`sample_chars` characters (drawing the figure is left out). Generation speed is
 measured with and without the KV cache, for one row and for a batch of `prompts`
 rows. Updates: the settings take turns for `--repeats` rounds after a warm-up round,
 median per setting. Generation: median of `--repeats` calls after a warm-up call; a batch
@@ -31,7 +32,8 @@ import torch
 from lmlab import budget, device
 from lmlab.corpus import CharTokenizer, shakespeare
 from lmlab.model import GPT, GPTConfig
-from lmlab.sampling import generate, next_token_probs, sample
+from lmlab.sampling import generate
+from lmlab.viz import sampling_figure, sampling_frame
 
 SETTINGS = {"greedy": {"temperature": 0}, "top-k 10": {"top_k": 10}, "top-p 0.9": {"top_p": 0.9},
             "min-p 0.1": {"min_p": 0.1}, "T 0.8, k 40, p 0.95": {"temperature": 0.8, "top_k": 40, "top_p": 0.95}}
@@ -71,14 +73,16 @@ def main():
     for round_ in range(args.repeats + 1):
         for name, filters in SETTINGS.items():
             start = time.perf_counter()
-            next_token_probs(model, tokenizer, prompt, **filters)
-            sample(model, tokenizer, prompt, S.sample_chars, S.shown_samples, seed=0, **filters)
+            sampling_frame(model, tokenizer, prompt, S.sample_chars, S.shown_samples, seed=0, **filters)
             if round_:  # round 0 warms up
                 times[name].append((time.perf_counter() - start) * 1000)
     updates = {name: statistics.median(t) for name, t in times.items()}
     for name, ms in updates.items():
         print(f"slider update, {name:>20}: {ms:6.1f} ms median, {max(times[name]):6.1f} ms worst "
               f"({S.shown_samples} × {S.sample_chars} characters)")
+    frame = sampling_frame(model, tokenizer, prompt, S.sample_chars, S.shown_samples, top_k=10)
+    figure_ms = median_ms(lambda: sampling_figure({"k = 10": frame}, tokenizer.chars, "", prompt), args.repeats)
+    print(f"then building its plotly figure: {figure_ms:.1f} ms median")
 
     speed = {}
     ids = torch.tensor([tokenizer.encode(prompt)], device=dev)
@@ -100,7 +104,7 @@ def main():
     result = {"date": str(date.today()), "device": str(dev), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "budget": B.name, "model": cfg.to_dict(), "prompt_chars": len(prompt), "sample_chars": S.sample_chars,
-              "shown_samples": S.shown_samples, "update_ms": updates, "update_ms_all": times,
+              "shown_samples": S.shown_samples, "update_ms": updates, "update_ms_all": times, "figure_ms": figure_ms,
               "chars_per_s": speed}
     out = args.out or Path(__file__).parent / "results" / f"sampling_latency-{dev.type}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
