@@ -92,3 +92,24 @@ def test_mc_uncertainty_rejects_a_model_without_dropout(tiny_model, tiny_data):
         mc_uncertainty(model, tiny_data.val.ids, passes=0, batches=1, batch_size=2)
     with pytest.raises(ValueError, match="ctx must be less than the text's 5 characters"):
         mc_uncertainty(model, tiny_data.val.ids[:5], passes=1, batches=1, batch_size=2)
+
+
+def test_model_spec_is_chapter_4s_run_at_a_rate_slice_and_seed():
+    from lmlab.budget import BUDGETS
+    from lmlab.dropout import model_spec
+
+    s = BUDGETS["smoke"].dropout
+    spec = model_spec(s, 0.1, s.small_chars, seed=2)
+    assert spec["model"]["dropout"] == 0.1 and spec["model"]["width"] == s.width and spec["seed"] == 2
+    assert spec["train_chars"] == s.small_chars and spec["train"]["steps"] == s.steps
+    assert model_spec(s, 0.1, None)["train_chars"] is None and model_spec(s, 0.1, None)["seed"] == 0
+    with pytest.raises(ValueError, match="p must be"):
+        model_spec(s, 1.0, None)
+
+
+def test_best_rate_is_the_lowest_loss_among_positive_rates():
+    from lmlab.dropout import best_rate
+
+    assert best_rate({0.0: 2.0, 0.1: 2.6, 0.2: 2.5, 0.5: 2.7}) == 0.2  # p = 0 never counts
+    with pytest.raises(ValueError, match="p > 0"):
+        best_rate({0.0: 2.0})

@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from lmlab.checks import check_fraction, check_positive_int
 from lmlab.corpus import windows
+from lmlab.model import GPTConfig
 from lmlab.train import EVAL_SEED
 
 
@@ -93,3 +94,26 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
             parts.append((entropy, expected, entropy - expected, -mean_logp.gather(-1, y[..., None])[..., 0], nll))
     model.eval()
     return Uncertainty(*(torch.cat([p[i].flatten().cpu() for p in parts]) for i in range(5)))
+
+
+def model_spec(sizes, p: float, chars: int | None, seed: int = 0) -> dict:
+    """The `lmlab.sweep` spec of chapter 4's model at `budget().dropout` sizes, trained at dropout
+    rate `p` on `chars` training characters (None: all of them): chapter 6 asks for the same
+    spec and gets chapter 4's run back from the run cache."""
+    from lmlab.sweep import dataset
+
+    check_fraction("p", p, high_open=True)
+    model = GPTConfig(dataset().vocab_size, ctx=sizes.ctx, width=sizes.width, depth=sizes.depth, heads=sizes.heads,
+                      dropout=p)
+    train = dict(steps=sizes.steps, batch_size=sizes.batch_size, lr=sizes.lr, warmup_steps=sizes.warmup_steps,
+                 eval_every=sizes.eval_every, eval_batches=sizes.eval_batches)
+    return {"model": model.to_dict(), "train": train, "train_chars": chars, "seed": seed}
+
+
+def best_rate(best_vals: dict) -> float:
+    """The dropout rate p > 0 with the lowest best validation loss, from {p: best val}: the rate
+    chapter 4 recommends for its small slice, and chapter 6 compares with p = 0."""
+    rates = {p: v for p, v in best_vals.items() if p > 0}
+    if not rates:
+        raise ValueError(f"best_vals must hold at least one rate p > 0, got rates {sorted(best_vals)}")
+    return min(rates, key=rates.get)
