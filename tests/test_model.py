@@ -228,3 +228,10 @@ def test_eval_mode_turns_dropout_off_and_restores_the_mode_even_on_error(trainin
     with pytest.raises(ValueError), eval_mode(model):
         model(torch.zeros(1, 5, dtype=torch.long))  # longer than ctx
     assert model.training is training
+
+
+def test_eval_mode_disabled_gives_training_mode_then_restores():
+    model = GPT(GPTConfig(vocab_size=5, ctx=4, width=8, depth=1, heads=2, dropout=0.5)).eval()
+    with eval_mode(model, enabled=False):
+        assert all(m.training for m in model.modules())
+    assert not model.training

@@ -229,6 +229,27 @@ def test_dropout_adds_no_randomness_to_greedy_decoding():
     assert torch.equal(generate(model, x, 20, temperature=0), generate(model, x, 20, temperature=0))
 
 
+def test_dropout_on_makes_greedy_decoding_random_and_the_global_seed_reproduces_it():
+    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, ctx=CTX, width=32, depth=1, heads=2, dropout=0.5, init_std=0.2)
+    model = GPT(cfg, seed=0).eval()
+    x = prompt(4, rows=4)
+
+    def mc(seed):
+        torch.manual_seed(seed)
+        return generate(model, x, 2 * CTX, temperature=0, dropout=True)
+
+    assert torch.equal(mc(0), mc(0))
+    assert not torch.equal(mc(0), mc(1))
+    assert not torch.equal(mc(0), generate(model, x, 2 * CTX, temperature=0))
+    assert not model.training  # the mode it had
+
+
+def test_dropout_on_a_model_without_dropout_changes_nothing(model):
+    x = prompt(4, rows=2)
+    torch.manual_seed(0)
+    assert torch.equal(generate(model, x, 20, temperature=0, dropout=True), generate(model, x, 20, temperature=0))
+
+
 def test_sample_returns_strings_of_the_requested_length(model):
     out = sample(model, TOKENIZER, "abc ", chars=30, num_samples=3, seed=5)
     assert len(out) == 3

@@ -67,10 +67,11 @@ class GPTConfig:
 
 
 @contextmanager
-def eval_mode(model: nn.Module):
-    """Evaluation mode (dropout off) for the block, then the mode the model had, even on an error."""
+def eval_mode(model: nn.Module, enabled: bool = True):
+    """Evaluation mode (dropout off) for the block, then the mode the model had, even on an error.
+    `enabled=False` gives training mode instead (dropout on), for MC dropout."""
     was_training = model.training
-    model.eval()
+    model.train(not enabled)
     try:
         yield model
     finally:

@@ -42,23 +42,25 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, min_p: float | None = None, generator: torch.Generator | None = None,
-             kv_cache: bool = True) -> torch.Tensor:
+             kv_cache: bool = True, dropout: bool = False) -> torch.Tensor:
     """Extend each row of `idx` (batch, time) by `max_new_tokens` sampled tokens.
 
     temperature 0 means greedy decoding. The model sees at most its last `ctx`
     tokens. While the text fits in ctx, a KV cache feeds the model one new token
     per step; once the window slides, every position shifts and each step
     recomputes the window (the same tokens either way). Runs in eval mode, so
-    dropout never adds randomness here.
+    dropout never adds randomness here, unless `dropout` is True: then every step
+    runs the whole window through a freshly thinned network (MC dropout), its masks
+    drawn from torch's global RNG (seed it with `torch.manual_seed`).
     """
     check_range("temperature", temperature, 0, float("inf"), high_open=True)
     check_positive_int("max_new_tokens", max_new_tokens)
     ctx = model.config.ctx
     if idx.shape[1] > ctx:
         raise ValueError(f"prompt must be at most ctx={ctx} tokens long, got {idx.shape[1]}")
-    cache = KVCache(ctx) if kv_cache else None
+    cache = KVCache(ctx) if kv_cache and not dropout else None
     # inference mode: ~10% faster per step than no_grad, since it keeps no version counters
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model, not dropout), torch.inference_mode():
         logits = model(idx, cache=cache)
         for step in range(max_new_tokens):
             if step:
