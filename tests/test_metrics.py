@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from lmlab.corpus import CharTokenizer
-from lmlab.metrics import decoding_table, distinct_n, ends_in_loop, loop_period, ngrams, repetition_rate, sample_nll
+from lmlab.metrics import (
+    copy_rate,
+    decoding_table,
+    distinct_n,
+    ends_in_loop,
+    loop_period,
+    ngrams,
+    repetition_rate,
+    sample_nll,
+)
 from lmlab.model import GPT, GPTConfig
 
 
@@ -104,3 +113,50 @@ def test_decoding_table_measures_every_setting_and_the_human_text(model):
     assert table.equals(decoding_table(model, TOKENIZER, texts, 10, settings, seed=0, window=8))
     with pytest.raises(ValueError, match="prompt_chars"):
         decoding_table(model, TOKENIZER, texts, 30, settings)
+
+
+def test_copy_rate_counts_the_ngrams_found_in_the_source():
+    assert copy_rate(["abcd"], "xxabcxx", 3) == 0.5  # abc is there, bcd is not
+    assert copy_rate(["abab", "zz"], "ab", 2) == pytest.approx(2 / 4)  # ab, ba, ab, zz
+    assert copy_rate(["hello"], "hello world", 5) == 1.0
+    with pytest.raises(ValueError, match="12-gram"):
+        copy_rate(["short"], "short", 12)
+
+
+def test_decoding_table_can_score_with_another_model_and_measure_copying(model):
+    texts = torch.randint(TOKENIZER.vocab_size, (4, 30), generator=torch.Generator().manual_seed(1))
+    judge = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, ctx=32, width=16, depth=1, heads=2), seed=3)
+    settings = {"greedy": {"temperature": 0}}
+    source = TOKENIZER.decode(texts[0])
+    table = decoding_table(model, TOKENIZER, texts, 10, settings, window=8, scorer=judge, source=source,
+                           copy_chars=4)
+    assert table.loc["human", "NLL"] == pytest.approx(sample_nll(judge, texts, 10))
+    assert table.loc["human", "copied"] >= 17 / 68  # the first row's 17 4-grams are all in the source
+    assert "copied" not in decoding_table(model, TOKENIZER, texts, 10, settings, window=8).columns
+
+
+def test_decoding_table_with_dropout_on_is_reproducible_and_leaves_the_global_rng_alone():
+    cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, ctx=32, width=32, depth=1, heads=2, dropout=0.5, init_std=0.2)
+    model = GPT(cfg, seed=0).eval()
+    texts = torch.randint(TOKENIZER.vocab_size, (6, 30), generator=torch.Generator().manual_seed(1))
+    settings = {"greedy": {"temperature": 0}, "greedy, dropout on": {"temperature": 0, "dropout": True}}
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    table = decoding_table(model, TOKENIZER, texts, 10, settings, seed=0, window=8)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert table.equals(decoding_table(model, TOKENIZER, texts, 10, settings, seed=0, window=8))
+    assert table.loc["greedy", "sample"] != table.loc["greedy, dropout on", "sample"]
+
+
+def test_decoding_table_reports_nan_for_texts_without_words():
+    tok = CharTokenizer("ab ")
+    model = GPT(GPTConfig(vocab_size=3, ctx=32, width=8, depth=1, heads=2), seed=0)
+    with torch.no_grad():
+        model.ln_f.weight.zero_()
+        model.ln_f.bias.fill_(1.0)
+        model.head.weight.zero_()
+        model.head.weight[tok.encode(" ")[0]].fill_(1.0)  # a model that only ever writes spaces ...
+    texts = torch.tensor([tok.encode("ab ab ab ab ab")] * 2)
+    table = decoding_table(model, tok, texts, 4, {"greedy": {"temperature": 0}}, window=4)
+    assert math.isnan(table.loc["greedy", "distinct-1 words"])  # ... has no words to count
+    assert table.loc["greedy", "distinct-4 chars"] == pytest.approx(1 / 14)  # 7 four-space 4-grams per text

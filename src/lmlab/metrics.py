@@ -63,6 +63,16 @@ def repetition_rate(texts: list[str], window: int = 64) -> float:
     return sum(ends_in_loop(t, window) for t in texts) / len(texts)
 
 
+def copy_rate(texts: list[str], source: str, n: int = 12) -> float:
+    """The share of the texts' character n-grams that occur verbatim in `source` (e.g. a model's
+    training text): how much of what a model writes it recites. Real unseen text sets the level
+    that chance and common phrases reach."""
+    grams = [g for text in texts for g in ngrams(text, n)]
+    if not grams:
+        raise ValueError(f"texts must hold at least one character {n}-gram, got {len(texts)} texts without one")
+    return sum("".join(g) in source for g in grams) / len(grams)
+
+
 @torch.no_grad()
 def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
     """Mean NLL in nats per token of `ids[:, start:]` under `model` at temperature 1, each
@@ -78,31 +88,44 @@ def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
 
 
 def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int, settings: dict,
-                   seed: int = 0, window: int = 64) -> pd.DataFrame:
+                   seed: int = 0, window: int = 64, scorer: GPT | None = None, source: str | None = None,
+                   copy_chars: int = 12) -> pd.DataFrame:
     """Generate a continuation of every prompt under every decoding setting and measure it.
 
     `texts` (rows, time) are windows of real held-out text: the first `prompt_chars`
     are the prompt, the rest is the human continuation, measured as the row "human".
-    `settings` maps a name to `generate` keyword arguments (temperature, top_k, …).
+    `settings` maps a name to `generate` keyword arguments (temperature, top_k, dropout, …);
+    each setting draws from `seed`, dropout masks included. "NLL" is under `scorer`
+    (default: the model itself, Holtzman et al.'s measure; another model judges texts of
+    models that differ). With a `source` text, "copied" is `copy_rate` of `copy_chars`.
     """
     if not 1 <= prompt_chars < texts.shape[1]:
         raise ValueError(f"prompt_chars must be in [1, {texts.shape[1] - 1}], got {prompt_chars}")
-    chars = texts.shape[1] - prompt_chars
+    chars, scorer = texts.shape[1] - prompt_chars, scorer or model
     dev = next(model.parameters()).device
     texts = texts.to(dev)
     outputs = {"human": texts}
     for name, filters in settings.items():
         g = torch.Generator(device=dev).manual_seed(seed)
-        outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)  # dropout's masks, when a setting leaves dropout on
+            outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters)
     rows = []
     for name, ids in outputs.items():
         samples = [tokenizer.decode(row[prompt_chars:]) for row in ids]
+        copied = {"copied": copy_rate(samples, source, copy_chars)} if source is not None else {}
         rows.append({"setting": name, **settings.get(name, {}),
-                     "distinct-1 words": distinct_n(samples, 1, "word"),
-                     "distinct-2 words": distinct_n(samples, 2, "word"),
-                     "distinct-4 chars": distinct_n(samples, 4),
-                     "distinct-8 chars": distinct_n(samples, 8),
+                     "distinct-1 words": _distinct(samples, 1, "word"),
+                     "distinct-2 words": _distinct(samples, 2, "word"),
+                     "distinct-4 chars": _distinct(samples, 4),
+                     "distinct-8 chars": _distinct(samples, 8),
                      "repetition": repetition_rate(samples, window),
-                     "NLL": sample_nll(model, ids, prompt_chars),
-                     "sample": samples[0]})
+                     "NLL": sample_nll(scorer, ids.to(next(scorer.parameters()).device), prompt_chars),
+                     **copied, "sample": samples[0]})
     return pd.DataFrame(rows).set_index("setting")
+
+
+def _distinct(texts: list[str], n: int, unit: str = "char") -> float:
+    """`distinct_n`, or NaN where the texts hold no n-gram at all (a barely trained model that
+    writes only spaces has no words to count)."""
+    return distinct_n(texts, n, unit) if any(ngrams(t, n, unit) for t in texts) else float("nan")
