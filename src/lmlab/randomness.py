@@ -1,0 +1,77 @@
+"""Two kinds of randomness: what dropout changes in a model, and what a decoding rule can change.
+
+Dropout is randomness during training: in eval mode a network is a fixed function,
+and `rerun_difference` checks that two passes agree to the bit. A decoding rule is
+randomness at inference that acts on one position's logits at a time. Every rule
+of chapter 5 keeps the logits' order, so none can change how often the real next
+character is among the model's top k (`top_k_hit_rate`); temperature alone can
+move the held-out loss (`loss_vs_temperature`), by undoing over- or underconfidence.
+"""
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from lmlab.checks import check_positive_int, check_range
+from lmlab.corpus import windows
+from lmlab.model import GPT, eval_mode
+from lmlab.train import EVAL_SEED
+
+
+@torch.no_grad()
+def rerun_difference(model: GPT, idx: torch.Tensor, training: bool = False, seeds=(0, 1)) -> float:
+    """The largest |difference| between the logits of passes over the same `idx`, each after
+    `torch.manual_seed(seed)`: 0.0 in eval mode whatever the dropout rate, > 0 with dropout on
+    (`training`) when p > 0. The global RNG is left as it was."""
+    if len(seeds) < 2:
+        raise ValueError(f"seeds must hold at least two seeds, got {tuple(seeds)}")
+    dev = next(model.parameters()).device
+    passes = []
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), eval_mode(model, not training):
+        for seed in seeds:
+            torch.manual_seed(seed)
+            passes.append(model(idx.to(dev)).float())
+    return max((p - passes[0]).abs().max().item() for p in passes[1:])
+
+
+@torch.no_grad()
+def heldout_logits(model: GPT, ids: torch.Tensor, batch_size: int, batches: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode logits (N, vocab) and next characters (N,) on `batches` windows of `ids`, drawn
+    as `train.evaluate` draws them (the same windows for every model of one ctx)."""
+    check_positive_int("batches", batches)
+    dev, g = next(model.parameters()).device, torch.Generator().manual_seed(EVAL_SEED)
+    logits, targets = [], []
+    with eval_mode(model):
+        for _ in range(batches):
+            x, y = windows(ids, batch_size, model.config.ctx, g)
+            logits.append(model(x.to(dev)).float().flatten(0, 1).cpu())
+            targets.append(y.flatten().long())
+    return torch.cat(logits), torch.cat(targets)
+
+
+def loss_vs_temperature(logits: torch.Tensor, targets: torch.Tensor, temperatures) -> pd.Series:
+    """Cross-entropy in nats per character of the real next characters under softmax(logits / T),
+    the distribution pure sampling at temperature T draws from, for each T."""
+    losses = {}
+    for t in temperatures:
+        check_range("temperature", t, 0, float("inf"), low_open=True, high_open=True)
+        losses[t] = F.cross_entropy(logits / t, targets).item()
+    return pd.Series(losses, name="loss").rename_axis("T")
+
+
+def top_k_hit_rate(logits: torch.Tensor, targets: torch.Tensor, ks) -> pd.Series:
+    """The share of positions where the real next character is among the k most likely (ties at
+    the k-th kept, as top-k keeps them): what top-k sampling can draw at all, for each k."""
+    real = logits.gather(-1, targets[:, None])
+    rates = {}
+    for k in ks:
+        check_positive_int("k", k)
+        kth = logits.topk(min(k, logits.shape[-1]), dim=-1).values[:, -1:]
+        rates[k] = (real >= kth).float().mean().item()
+    return pd.Series(rates, name="hit rate").rename_axis("k")
+
+
+def entropy(logits: torch.Tensor) -> float:
+    """Mean entropy in nats of softmax(logits): how much the model itself hesitates, per character."""
+    logp = logits.log_softmax(-1)
+    return -(logp.exp() * logp).sum(-1).mean().item()

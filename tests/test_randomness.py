@@ -1,0 +1,79 @@
+"""Where each randomness lives: reruns of a model, held-out loss under temperature, top-k hit rates."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmlab.corpus import CharDataset
+from lmlab.model import GPT, GPTConfig
+from lmlab.randomness import entropy, heldout_logits, loss_vs_temperature, rerun_difference, top_k_hit_rate
+from lmlab.train import evaluate
+
+TEXT = "to be or not to be, that is the question. " * 40
+
+
+def gpt(dropout: float, ctx: int = 16) -> GPT:
+    return GPT(GPTConfig(vocab_size=20, ctx=ctx, width=16, depth=1, heads=2, dropout=dropout, init_std=0.2), seed=1)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_eval_mode_reruns_are_bit_identical_whatever_the_dropout_rate(p):
+    idx = torch.randint(20, (3, 16), generator=torch.Generator().manual_seed(0))
+    assert rerun_difference(gpt(p), idx) == 0.0
+
+
+def test_dropout_on_makes_reruns_differ_only_when_p_is_positive():
+    idx = torch.randint(20, (3, 16), generator=torch.Generator().manual_seed(0))
+    assert rerun_difference(gpt(0.5), idx, training=True) > 0
+    assert rerun_difference(gpt(0.0), idx, training=True) == 0.0
+    assert rerun_difference(gpt(0.5), idx, training=True, seeds=(3, 3)) == 0.0  # the same masks
+
+
+def test_rerun_difference_leaves_the_rng_and_the_mode_alone():
+    model, idx = gpt(0.5).train(), torch.zeros(1, 4, dtype=torch.long)
+    torch.manual_seed(9)
+    state = torch.get_rng_state()
+    rerun_difference(model, idx, training=True)
+    assert torch.equal(torch.get_rng_state(), state) and model.training
+    with pytest.raises(ValueError, match="seeds"):
+        rerun_difference(model, idx, seeds=(0,))
+
+
+def test_heldout_logits_are_the_windows_evaluate_scores():
+    data = CharDataset(TEXT * 3, val_fraction=0.3)
+    model = GPT(GPTConfig(vocab_size=data.vocab_size, ctx=16, width=16, depth=1, heads=2), seed=0)
+    logits, targets = heldout_logits(model, data.val.ids, batch_size=4, batches=3)
+    assert logits.shape == (3 * 4 * 16, data.vocab_size) and targets.shape == (3 * 4 * 16,)
+    expected = evaluate(model, data, batch_size=4, batches=3)["val"]
+    assert F.cross_entropy(logits, targets).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="batches"):
+        heldout_logits(model, data.val.ids, 4, 0)
+
+
+def test_loss_vs_temperature():
+    logits = torch.randn(50, 7, generator=torch.Generator().manual_seed(0)) * 3
+    targets = logits.argmax(-1)  # the model is always right, so sharper is always better
+    losses = loss_vs_temperature(logits, targets, (0.5, 1.0, 2.0))
+    assert losses[1.0] == pytest.approx(F.cross_entropy(logits, targets).item())
+    assert losses.is_monotonic_increasing and list(losses.index) == [0.5, 1.0, 2.0]
+    flat = loss_vs_temperature(torch.zeros(4, 7), torch.arange(4), (0.3, 3.0))
+    assert flat.tolist() == pytest.approx([math.log(7)] * 2)
+    with pytest.raises(ValueError, match="temperature"):
+        loss_vs_temperature(logits, targets, (0.0,))
+
+
+def test_top_k_hit_rate_counts_ranks_and_ignores_temperature():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 0.0, 0.0]])
+    targets = torch.tensor([0, 1, 1])  # ranks 1, 3, and tied for first
+    rates = top_k_hit_rate(logits, targets, (1, 2, 3, 10))
+    assert rates.tolist() == pytest.approx([2 / 3, 2 / 3, 1.0, 1.0])
+    assert top_k_hit_rate(logits / 0.3, targets, (1, 2, 3)).equals(top_k_hit_rate(logits, targets, (1, 2, 3)))
+    with pytest.raises(ValueError, match="k must be"):
+        top_k_hit_rate(logits, targets, (0,))
+
+
+def test_entropy_of_uniform_and_certain_predictions():
+    assert entropy(torch.zeros(3, 5)) == pytest.approx(math.log(5))
+    assert entropy(torch.tensor([[100.0, 0.0, 0.0]])) == pytest.approx(0.0, abs=1e-6)
