@@ -214,6 +214,56 @@ def test_sampling_panel_redraws_for_each_setting_and_reports_a_bad_prompt(monkey
     assert "'z'" in status.value and len(shown) == 2
 
 
+def test_sampling_figure_sets_samplers_side_by_side():
+    import torch
+
+    chars, probs = "ab c", torch.tensor([0.5, 0.3, 0.15, 0.05])
+    frames = {k: {"p = 0": (probs, probs, [f"left {k}"]), "p = 0.2": (probs, probs, [f"right {k}"])} for k in (1, 2)}
+    fig = viz.sampling_figure(frames, chars, "k", "prompt")
+    assert [a.text for a in fig.layout.annotations] == ["p = 0", "p = 0.2"]
+    visible = [t for t in fig.data if t.visible is not False]
+    assert [t.type for t in visible] == ["bar", "bar", "table", "bar", "bar", "table"]
+    assert [t.xaxis for t in visible if t.type == "bar"] == ["x", "x", "x2", "x2"]
+    assert [t.showlegend for t in visible if t.type == "bar"] == [True, True, False, False]
+    assert [list(t.cells.values[0]) for t in visible if t.type == "table"] == [["left 1"], ["right 1"]]
+
+
+def test_sampling_frame_with_a_continuation_longer_than_ctx_keeps_half_the_window():
+    model, tok = tiny_sampler()  # ctx 16
+    _, _, samples = viz.sampling_frame(model, tok, "abcde" * 10, chars=40, samples=2, seed=1, top_k=3)
+    assert len(samples) == 2 and all(len(s) == 40 for s in samples)
+
+
+def test_samples_grid_is_a_table_of_rows_and_columns():
+    fig = viz.samples_grid({"p = 0": {"greedy": "aa\nb", "top-k": "xy"}, "p = 0.2": {"greedy": "c", "top-k": "d"}},
+                           corner="model")
+    table = fig.data[0]
+    assert list(table.header.values) == ["model", "greedy", "top-k"]
+    assert [list(c) for c in table.cells.values] == [["<b>p = 0</b>", "<b>p = 0.2</b>"], ["aa<br>b", "c"], ["xy", "d"]]
+
+
+def test_randomness_panel_moves_only_the_top_k_column_with_the_seed(monkeypatch):
+    shown = []
+    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
+    monkeypatch.setattr(viz, "display", shown.append)
+    model, tok = tiny_sampler()
+    other = type(model)(model.config, seed=5)
+    panel = viz.randomness_panel({"p = 0": model, "p = 0.2": other}, tok, "abc", chars=30, samples=3)
+    which, k, seed, prompt = panel.children[0].children[:4]
+
+    def columns():
+        return [list(t.cells.values[0]) for t in shown[-1].data if t.type == "table"]
+
+    greedy, sampled = columns()
+    assert len(set(greedy)) == 1 and len(set(sampled)) == 3  # greedy: one text three times
+    seed.value = 1
+    assert columns()[0] == greedy and columns()[1] != sampled
+    which.value = "p = 0.2"
+    assert shown[-1].layout.title.text == "p = 0.2" and columns()[0] != greedy
+    prompt.value = "abz"
+    assert "'z'" in panel.children[0].children[-1].value
+
+
 def test_frontier_figure_draws_each_family_and_the_reference_in_every_panel():
     import pandas as pd
 

@@ -406,26 +406,38 @@ def samples_table(samples: list[str], **axes) -> go.Table:
 
 def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: int = 0, **layout) -> go.Figure:
     """The sampler's distribution after `prompt` (top) and samples (bottom), one frame per slider
-    value: `frames` maps a value to (probabilities, filtered probabilities, samples)."""
+    value: `frames` maps a value to (probabilities, filtered probabilities, samples), or to
+    {column title: (probabilities, filtered probabilities, samples)} to set samplers side by side."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(2, 1, specs=[[{"type": "xy"}], [{"type": "table"}]], row_heights=[0.4, 0.6],
-                        vertical_spacing=0.08)
-    table = fig.get_subplot(2, 1)
-    traces = {value: [*distribution_traces(p, f, chars), samples_table(s, domain=dict(x=table.x, y=table.y))]
-              for value, (p, f, s) in frames.items()}  # every frame in the legend: only the shown one draws
+    frames = {value: frame if isinstance(frame, dict) else {"": frame} for value, frame in frames.items()}
+    titles = list(next(iter(frames.values())))
+    n = len(titles)
+    fig = make_subplots(2, n, specs=[[{"type": "xy"}] * n, [{"type": "table"}] * n], row_heights=[0.4, 0.6],
+                        vertical_spacing=0.08, horizontal_spacing=0.06,
+                        subplot_titles=[*titles, *[""] * n] if n > 1 else None)
+    traces = {}
+    for value, columns in frames.items():  # every frame in the legend: only the shown one draws
+        for col, (p, f, s) in enumerate(columns.values(), 1):
+            axes = dict(xaxis=f"x{col if col > 1 else ''}", yaxis=f"y{col if col > 1 else ''}")
+            bars = [bar.update(showlegend=col == 1) for bar in distribution_traces(p, f, chars, **axes)]
+            table = fig.get_subplot(2, col)
+            traces.setdefault(value, []).extend([*bars, samples_table(s, domain=dict(x=table.x, y=table.y))])
     fig = slider_figure(traces, label, fig=fig, active=active, **layout)
-    fig.update_layout(barmode="overlay", hovermode="closest", yaxis_title="probability", xaxis_title=(
-        f"next character after …{prompt[-40:]!r}"), title_x=0.01,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    fig.update_xaxes(title_text=f"next character after …{prompt[-40:]!r}")
+    fig.update_yaxes(title_text="probability", col=1)
+    fig.update_layout(barmode="overlay", hovermode="closest", title_x=0.01,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
 
 
 def sampling_frame(model, tokenizer, prompt: str, chars: int, samples: int, seed: int = 0, **filters) -> tuple:
     """One position of a sampling slider: the model's distribution after `prompt`, the one the
     sampler draws from under `filters`, and `samples` continuations of `chars` characters. The
-    prompt keeps its last ctx − chars characters, so prompt and continuation fit the KV cache."""
-    prompt = prompt[-(model.config.ctx - chars) :]
+    prompt keeps its last ctx − chars characters, so prompt and continuation fit the KV cache;
+    when the continuation alone outgrows ctx, the window slides anyway, and it keeps ctx / 2."""
+    ctx = model.config.ctx
+    prompt = prompt[-(ctx - chars if chars < ctx else ctx // 2) :]
     return (next_token_probs(model, tokenizer, prompt), next_token_probs(model, tokenizer, prompt, **filters),
             sample(model, tokenizer, prompt, chars, samples, seed, **filters))
 
@@ -449,6 +461,38 @@ def sampling_panel(model, tokenizer, prompt: str, chars: int, samples: int) -> w
         return sampling_figure({name: frame}, tokenizer.chars, "", prompt, title=name, height=760)
 
     return live_panel(update, controls)
+
+
+def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: int) -> widgets.VBox:
+    """Chapter 6's two kinds of randomness, live: pick a trained model (`models` maps a name to a
+    GPT), k and a seed; greedy samples and top-k samples of the prompt are drawn side by side, so
+    moving the seed changes one column and leaves the other alone."""
+    slider = dict(continuous_update=False, style={"description_width": "initial"})
+    k_options = [(str(k), k) for k in (*range(1, 21), 30, 40, 50)] + [("all", 0)]
+    controls = {"model": widgets.ToggleButtons(options=list(models), description="model"),
+                "k": widgets.SelectionSlider(options=k_options, value=10, description="top-k", **slider),
+                "seed": widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
+                "prompt": widgets.Textarea(value=prompt, description="prompt", continuous_update=False)}
+
+    def update(model, k, seed, prompt):
+        args = (models[model], tokenizer, prompt or "\n", chars, samples, seed)
+        columns = {"greedy (T = 0)": sampling_frame(*args, temperature=0),
+                   f"top-{k or 'all'}, seed {seed}": sampling_frame(*args, top_k=k or None)}
+        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=780)
+
+    return live_panel(update, controls)
+
+
+def samples_grid(grid: dict, corner: str = "", **layout) -> go.Figure:
+    """Texts in a grid, as a table: `grid` maps a row title to {column title: text}."""
+    columns = list(next(iter(grid.values())))
+    values = [[f"<b>{row}</b>" for row in grid]] + [[grid[row][col].replace("\n", "<br>") for row in grid]
+                                                     for col in columns]
+    fig = go.Figure(go.Table(columnwidth=[1] + [3] * len(columns),
+                             header=dict(values=[corner, *columns], align="left", fill_color="#eef2f5"),
+                             cells=dict(values=values, align="left", font=dict(family="monospace", size=12))))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), **layout)
+    return fig
 
 
 def frontier_figure(table, families: dict, x: str = "NLL", ys: tuple[str, ...] = ("distinct-4 chars",),
