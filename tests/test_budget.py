@@ -114,3 +114,15 @@ def test_every_sampling_budget_is_consistent(name):
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
     if name != "smoke":  # the issue's grid: k ∈ {1, 2, 5, 10, 20, all}, p ∈ {0.5, 0.8, 0.9, 0.95}, 200 characters
         assert {1, 2, 5, 10, 20} <= set(s.ks) and s.top_ps == (0.5, 0.8, 0.9, 0.95) and s.sample_chars == 200
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_randomness_budget_is_consistent(name):
+    b = BUDGETS[name]
+    s = b.randomness
+    assert s.seeds[0] == 0 and len(set(s.seeds)) == len(s.seeds) >= 2  # seed 0 is chapter 4's run
+    assert s.prompt_chars + s.sample_chars <= b.sampling.ctx  # chapter 5's model judges a whole text
+    assert s.prompt_chars <= b.dropout.ctx and 1 <= s.shown_samples <= s.prompts and s.text_seeds >= 2
+    assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1])) and s.top_k in s.ks
+    assert 1.0 in s.temperatures and list(s.temperatures) == sorted(set(s.temperatures)) and s.temperatures[0] > 0
+    assert 1 <= s.copy_chars <= s.sample_chars and 2 <= s.loop_window <= s.sample_chars

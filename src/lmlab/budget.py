@@ -130,6 +130,25 @@ class SamplingSizes:
 
 
 @dataclass(frozen=True)
+class RandomnessSizes:
+    """Chapter 6: chapter 4's small-slice model at p = 0 and at its best p (the model sizes are
+    `dropout`'s), retrained at more seeds for the seed noise, decoded greedily and by top-k from
+    held-out prompts; chapter 5's model (`sampling`) judges the texts."""
+
+    seeds: tuple[int, ...]  # model seeds of both rows; 0 first, chapter 4's runs
+    top_k: int  # the 2 × 2's sampling column
+    prompts: int  # held-out prompts of the 2 × 2, one continuation each per cell
+    prompt_chars: int  # prompt_chars + sample_chars ≤ the judge's ctx
+    sample_chars: int
+    shown_samples: int  # continuations per model in the static twin and the live panel
+    ks: tuple[int | None, ...]  # the static twin's k slider, ascending; None (no truncation) last
+    text_seeds: int  # seeds that sample from the same logits in section 1
+    temperatures: tuple[float, ...]  # held-out loss under the sampler's distribution at each T, ascending
+    copy_chars: int  # a continuation copies its training text where a string this long occurs there
+    loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
+
+
+@dataclass(frozen=True)
 class Budget:
     name: str
     lab: LabSizes
@@ -137,6 +156,7 @@ class Budget:
     scaling: ScalingSizes
     dropout: DropoutSizes
     sampling: SamplingSizes
+    randomness: RandomnessSizes
 
 
 BUDGETS = {
@@ -157,7 +177,10 @@ BUDGETS = {
         SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
                       eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
                       ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,),
-                      loop_window=32)),
+                      loop_window=32),
+        RandomnessSizes(seeds=(0, 1), top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
+                        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12,
+                        loop_window=32)),
     "book": Budget("book", LabSizes(
         ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
@@ -176,7 +199,10 @@ BUDGETS = {
         SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
                       eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
                       ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64)),
+                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+        RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=128, prompt_chars=32, sample_chars=200, shown_samples=3,
+                        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+                        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))),
     "gpu": Budget("gpu", LabSizes(
         ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
         eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
@@ -197,7 +223,10 @@ BUDGETS = {
         SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
                       eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
                       ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64)),
+                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+        RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
+                        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+                        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))),
 }
 
 
