@@ -11,6 +11,8 @@ panel's sliders with the keyboard, and watch the figure change the way the slide
 - chapter 5 (sampling): k = 1 makes every sample the greedy one, whatever the temperature;
   k = 2 leaves two characters to draw from; a prompt with a character the model never saw
   shows the error beside the controls and keeps the last figure.
+- chapter 6 (randomness): a new seed changes the top-k column and never the greedy one; k = 1
+  makes the top-k column the greedy one; the model buttons switch the model.
 
 The panel must show no broken widget, and the page log no JS error and reach nothing beyond 127.0.0.1.
 
@@ -67,6 +69,7 @@ PANEL_FIGURE = """(cell) => {
     return {traces: gd.querySelectorAll('.scatterlayer g.trace, .barlayer g.trace').length,
             names: (gd.data || []).map(t => t.name),
             samples: shown.filter(t => t.type === 'table').flatMap(t => Array.from(t.cells.values[0] || [])),
+            tables: shown.filter(t => t.type === 'table').map(t => Array.from(t.cells.values[0] || [])),
             kept: shown.filter(t => t.type === 'bar' && t.name === 'sampled from')
                        .flatMap(t => Array.from(t.y || [])).filter(y => y > 0).length,
             xs: [...new Set(shown.flatMap(t => Array.from(t.x || [])))].sort((a, b) => a - b),
@@ -283,20 +286,31 @@ class LivePanel:
     def move(self, slider: int, key: str, changed) -> dict:
         """Press `key` on the handle of slider number `slider`, like a person with a keyboard, and wait
         until `changed(figure before, figure now)` (a JS function) holds; returns the new figure."""
-        before, readout = self.figure(), self.readout(slider)
-        self.cell.locator(".noUi-handle").nth(slider).focus()
-        self.page.keyboard.press(key)
+        readout = self.readout(slider)
+
+        def press():
+            self.cell.locator(".noUi-handle").nth(slider).focus()
+            self.page.keyboard.press(key)
+
+        after = self.act(press, changed, lambda: f"{key} on slider {slider} (readout {readout!r} -> "
+                                                 f"{self.readout(slider)!r})")
+        assert self.readout(slider) != readout, f"slider {slider}'s readout did not move: {readout!r}"
+        return after
+
+    def act(self, action, changed, what) -> dict:
+        """Do `action()` (a click, typing, a key press) and wait until `changed(figure before, figure
+        now)` (a JS function) holds and the kernel is idle; returns the new figure."""
+        before = self.figure()
+        action()
         try:
             self.page.wait_for_function(
                 f"([cell, before]) => {{ const f = ({PANEL_FIGURE})(cell); return f && ({changed})(before, f); }}",
                 arg=[self.handle, before], timeout=SLIDER_TIMEOUT_S * 1000)
         except Exception:  # noqa: BLE001
-            self.fail(f"{key} on slider {slider} (readout {readout!r} -> {self.readout(slider)!r}) did not "
-                      f"change the figure as expected within {SLIDER_TIMEOUT_S} s: it was {before}, "
-                      f"is {self.figure()}")
+            self.fail(f"{what()} did not change the figure as expected within {SLIDER_TIMEOUT_S} s: it was "
+                      f"{before}, is {self.figure()}")
         wait_kernel_idle(self.page, self.base, SLIDER_TIMEOUT_S)
         self.page.wait_for_timeout(500)
-        assert self.readout(slider) != readout, f"slider {slider}'s readout did not move: {readout!r}"
         return self.figure()
 
     def open(self) -> tuple[dict, list[str]]:
@@ -424,4 +438,29 @@ def test_live_sampling_panel_filters_and_samples(tab, jupyterlab, screenshots):
     except Exception:  # noqa: BLE001
         panel.fail(f"a prompt outside the vocabulary showed no error: {panel.cell.inner_text()[-800:]!r}")
     assert panel.figure()["title"] == two["title"], "the last good figure must stay"
+    panel.finish(broken)
+
+
+@pytest.mark.parametrize("jupyterlab", ["book/randomness/randomness.ipynb"], indirect=True)
+def test_live_randomness_panel_moves_only_the_sampled_column(tab, jupyterlab, screenshots):
+    panel = LivePanel(tab, jupyterlab, screenshots, "randomness")
+    before, broken = panel.open()
+    greedy, sampled = before["tables"]
+    assert before["title"] == "p = 0" and len(set(greedy)) == 1, before  # greedy: one text, every time
+
+    # a new seed: the top-k column is drawn again, the greedy column stays exactly as it was
+    seed = panel.cell.locator("input[type=number]")
+    reseeded = panel.act(lambda: (seed.fill("1"), seed.press("Tab")),
+                         "(before, now) => now.tables[1].join() !== before.tables[1].join()", lambda: "seed 1")
+    assert reseeded["tables"][0] == greedy and reseeded["tables"][1] != sampled, reseeded
+
+    # k = 1 (Home): top-k keeps one character, so its column is the greedy text
+    one = panel.move(0, "Home", "(before, now) => now.tables[1].join() !== before.tables[1].join()")
+    assert panel.readout(0) == "1" and one["tables"][1] == greedy, one
+
+    # the other model: the title names it
+    other = panel.cell.locator(".widget-toggle-button").nth(1)
+    name = other.inner_text().strip()
+    switched = panel.act(other.click, "(before, now) => now.title !== before.title", lambda: f"the {name} button")
+    assert switched["title"] == name and len(set(switched["tables"][0])) == 1, switched
     panel.finish(broken)
