@@ -1,4 +1,4 @@
-"""How fast chapter 5's live panel answers a slider, and how fast lmlab generates text.
+"""How fast the live panels of chapters 5 and 6 answer a slider, and how fast lmlab generates text.
 
 Why: the panel redraws the next-character distribution and generates fresh samples
 on every slider move, and it should answer within 200 ms on 2 CPU cores at the
@@ -10,8 +10,10 @@ is what the panel computes per move, `lmlab.viz.sampling_frame`: the model's and
 filtered distribution after the prompt, then `shown_samples` continuations of
 `sample_chars` characters (drawing the figure is left out). Generation speed is
 measured with and without the KV cache, for one row and for a batch of `prompts`
-rows. Updates: the settings take turns for `--repeats` rounds after a warm-up round,
-median per setting. Generation: median of `--repeats` calls after a warm-up call; a batch
+rows. Chapter 6's panel draws, per move, greedy and top-k frames side by side from a
+model of chapter 4's shape (ctx 64 at `book`: its continuations slide the window, so
+there is no KV cache to help). Updates: the settings take turns for `--repeats` rounds
+after a warm-up round, median per setting. Generation: median of `--repeats` calls after a warm-up call; a batch
 of `prompts` rows is timed once (without the cache it takes minutes on a CPU).
 
     python benchmarks/sampling_latency.py                      # book budget
@@ -84,6 +86,20 @@ def main():
     figure_ms = median_ms(lambda: sampling_figure({"k = 10": frame}, tokenizer.chars, "", prompt), args.repeats)
     print(f"then building its plotly figure: {figure_ms:.1f} ms median")
 
+    R, D = B.randomness, B.dropout  # chapter 6: greedy beside top-k, a model of chapter 4's shape
+    small = GPT(GPTConfig(tokenizer.vocab_size, ctx=D.ctx, width=D.width, depth=D.depth, heads=D.heads)).to(dev).eval()
+
+    def randomness_update():
+        args = (small, tokenizer, prompt, R.sample_chars, R.shown_samples, 0)
+        return {"greedy": sampling_frame(*args, temperature=0), "top-k": sampling_frame(*args, top_k=R.top_k)}
+
+    randomness_ms = median_ms(randomness_update, args.repeats)
+    columns = randomness_update()
+    randomness_figure_ms = median_ms(lambda: sampling_figure({"": columns}, tokenizer.chars, "", prompt),
+                                     args.repeats)
+    print(f"chapter 6's panel, greedy + top-{R.top_k} ({R.shown_samples} × {R.sample_chars} characters each, "
+          f"width {D.width}, ctx {D.ctx}): {randomness_ms:.1f} ms median, figure {randomness_figure_ms:.1f} ms")
+
     speed = {}
     ids = torch.tensor([tokenizer.encode(prompt)], device=dev)
     for rows in (1, S.prompts):
@@ -105,7 +121,8 @@ def main():
               "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "budget": B.name, "model": cfg.to_dict(), "prompt_chars": len(prompt), "sample_chars": S.sample_chars,
               "shown_samples": S.shown_samples, "update_ms": updates, "update_ms_all": times, "figure_ms": figure_ms,
-              "chars_per_s": speed}
+              "chars_per_s": speed, "randomness_model": small.config.to_dict(), "randomness_update_ms": randomness_ms,
+              "randomness_figure_ms": randomness_figure_ms}
     out = args.out or Path(__file__).parent / "results" / f"sampling_latency-{dev.type}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
