@@ -240,6 +240,13 @@ def test_samples_grid_is_a_table_of_rows_and_columns():
     table = fig.data[0]
     assert list(table.header.values) == ["model", "greedy", "top-k"]
     assert [list(c) for c in table.cells.values] == [["<b>p = 0</b>", "<b>p = 0.2</b>"], ["aa<br>b", "c"], ["xy", "d"]]
+    assert viz.samples_grid({"r": {"c": "x\n" * 30}}).layout.height > fig.layout.height  # as tall as its text
+
+
+def test_wrapped_keeps_line_breaks_and_breaks_long_lines():
+    assert viz.wrapped("ab cd\n\nef", 80) == "ab cd<br><br>ef"
+    assert viz.wrapped("aaaa bbbb cccc", 9) == "aaaa bbbb<br>cccc"
+    assert viz.wrapped("x" * 10, 4) == "xxxx<br>xxxx<br>xx"
 
 
 def test_randomness_panel_moves_only_the_top_k_column_with_the_seed(monkeypatch):

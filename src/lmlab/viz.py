@@ -9,6 +9,7 @@ once from its own assets), and panels show their static twin instead of dead wid
 """
 
 import sys
+import textwrap
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -397,10 +398,16 @@ def distribution_traces(probs, filtered, chars: str, top: int = 24, **axes) -> l
             go.Bar(x=x, y=[float(filtered[i]) for i in order], name="sampled from", marker_color=COLORS[0], **axes)]
 
 
-def samples_table(samples: list[str], **axes) -> go.Table:
-    """Generated texts, one row each, line breaks kept."""
+def wrapped(text: str, width: int = 84) -> str:
+    """A text as table-cell HTML: its line breaks kept, and lines longer than `width` characters
+    broken (plotly wraps a cell's text by itself only when it holds no line break)."""
+    return "<br>".join("<br>".join(textwrap.wrap(line, width)) or "" for line in text.split("\n"))
+
+
+def samples_table(samples: list[str], wrap: int = 84, **axes) -> go.Table:
+    """Generated texts, one row each, line breaks kept, lines wrapped at `wrap` characters."""
     return go.Table(header=dict(values=["samples"], align="left", fill_color="#eef2f5"),
-                    cells=dict(values=[[s.replace("\n", "<br>") for s in samples]], align="left",
+                    cells=dict(values=[[wrapped(s, wrap) for s in samples]], align="left",
                                font=dict(family="monospace", size=12)), **axes)
 
 
@@ -422,12 +429,14 @@ def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: i
             axes = dict(xaxis=f"x{col if col > 1 else ''}", yaxis=f"y{col if col > 1 else ''}")
             bars = [bar.update(showlegend=col == 1) for bar in distribution_traces(p, f, chars, **axes)]
             table = fig.get_subplot(2, col)
-            traces.setdefault(value, []).extend([*bars, samples_table(s, domain=dict(x=table.x, y=table.y))])
+            traces.setdefault(value, []).extend([*bars, samples_table(s, 84 // n, domain=dict(x=table.x, y=table.y))])
     fig = slider_figure(traces, label, fig=fig, active=active, **layout)
-    fig.update_xaxes(title_text=f"next character after …{prompt[-40:]!r}")
+    fig.update_xaxes(title_text=f"next character after …{prompt[-40:]!r}" if n == 1 else "next character")
     fig.update_yaxes(title_text="probability", col=1)
     fig.update_layout(barmode="overlay", hovermode="closest", title_x=0.01,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02 if n == 1 else 1.05, xanchor="right", x=1))
+    if n > 1:  # the legend goes between the title and the columns' titles
+        fig.update_layout(margin=dict(t=110))
     return fig
 
 
@@ -478,20 +487,23 @@ def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: 
         args = (models[model], tokenizer, prompt or "\n", chars, samples, seed)
         columns = {"greedy (T = 0)": sampling_frame(*args, temperature=0),
                    f"top-{k or 'all'}, seed {seed}": sampling_frame(*args, top_k=k or None)}
-        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=780)
+        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=1000)
 
     return live_panel(update, controls)
 
 
-def samples_grid(grid: dict, corner: str = "", **layout) -> go.Figure:
-    """Texts in a grid, as a table: `grid` maps a row title to {column title: text}."""
+def samples_grid(grid: dict, corner: str = "", wrap: int = 40, **layout) -> go.Figure:
+    """Texts in a grid, as a table: `grid` maps a row title to {column title: text}; lines are
+    wrapped at `wrap` characters, and the figure is as tall as its longest cells."""
     columns = list(next(iter(grid.values())))
-    values = [[f"<b>{row}</b>" for row in grid]] + [[grid[row][col].replace("\n", "<br>") for row in grid]
-                                                     for col in columns]
+    cells = {row: [wrapped(grid[row][col], wrap) for col in columns] for row in grid}
+    lines = sum(max(c.count("<br>") + 1 for c in row) for row in cells.values())
     fig = go.Figure(go.Table(columnwidth=[1] + [3] * len(columns),
                              header=dict(values=[corner, *columns], align="left", fill_color="#eef2f5"),
-                             cells=dict(values=values, align="left", font=dict(family="monospace", size=12))))
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), **layout)
+                             cells=dict(values=[[f"<b>{row}</b>" for row in grid], *zip(*cells.values(), strict=True)],
+                                        align="left", font=dict(family="monospace", size=12))))
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=120 + 17 * lines + 12 * len(grid))
+    fig.update_layout(**layout)
     return fig
 
 
