@@ -263,8 +263,12 @@ def test_randomness_panel_moves_only_the_top_k_column_with_the_seed(monkeypatch)
 
     greedy, sampled = columns()
     assert len(set(greedy)) == 1 and len(set(sampled)) == 3  # greedy: one text three times
+    calls = []
+    frame = viz.sampling_frame
+    monkeypatch.setattr(viz, "sampling_frame", lambda *a, **kw: calls.append(kw) or frame(*a, **kw))
     seed.value = 1
     assert columns()[0] == greedy and columns()[1] != sampled
+    assert calls == [{"top_k": 10}]  # the greedy column is not computed again
     which.value = "p = 0.2"
     assert shown[-1].layout.title.text == "p = 0.2" and columns()[0] != greedy
     prompt.value = "abz"

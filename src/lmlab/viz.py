@@ -8,6 +8,7 @@ render as HTML that expects `Plotly` on the page (the book serves plotly.min.js
 once from its own assets), and panels show their static twin instead of dead widgets.
 """
 
+import functools
 import sys
 import textwrap
 
@@ -483,10 +484,13 @@ def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: 
                 "seed": widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
                 "prompt": widgets.Textarea(value=prompt, description="prompt", continuous_update=False)}
 
+    @functools.lru_cache(maxsize=32)
+    def greedy(model, prompt):  # depends on neither k nor the seed: moving them redraws one column
+        return sampling_frame(models[model], tokenizer, prompt, chars, samples, temperature=0)
+
     def update(model, k, seed, prompt):
-        args = (models[model], tokenizer, prompt or "\n", chars, samples, seed)
-        columns = {"greedy (T = 0)": sampling_frame(*args, temperature=0),
-                   f"top-{k or 'all'}, seed {seed}": sampling_frame(*args, top_k=k or None)}
+        columns = {"greedy (T = 0)": greedy(model, prompt or "\n"), f"top-{k or 'all'}, seed {seed}":
+                   sampling_frame(models[model], tokenizer, prompt or "\n", chars, samples, seed, top_k=k or None)}
         return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=1000)
 
     return live_panel(update, controls)
