@@ -88,8 +88,10 @@ def test_slider_click_changes_figure(tab, book_server, slider_page, screenshots)
         current = (before["current"] or "").split("=")[-1].strip()
         texts = labels.all_text_contents()
         target = n_steps - 1 if texts[-1].strip() != current else 0
+        rail = gd.locator("rect.slider-rail-rect").first
+        rail.scroll_into_view_if_needed()  # a tall figure's slider may lie below the screen: scroll to it
         label_box = labels.nth(target).bounding_box()
-        rail_box = gd.locator("rect.slider-rail-rect").first.bounding_box()
+        rail_box = rail.bounding_box()
         assert label_box and rail_box, f"{book_page}: figure #{fig['index']}'s slider is not on screen"
         # the rail's touch area lies over the labels: press on the rail, above the target step's label
         page.mouse.click(label_box["x"] + label_box["width"] / 2, rail_box["y"] + rail_box["height"] / 2)
