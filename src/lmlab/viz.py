@@ -399,13 +399,13 @@ def distribution_traces(probs, filtered, chars: str, top: int = 24, **axes) -> l
             go.Bar(x=x, y=[float(filtered[i]) for i in order], name="sampled from", marker_color=COLORS[0], **axes)]
 
 
-def wrapped(text: str, width: int = 84) -> str:
+def wrapped(text: str, width: int = 56) -> str:
     """A text as table-cell HTML: its line breaks kept, and lines longer than `width` characters
     broken (plotly wraps a cell's text by itself only when it holds no line break)."""
     return "<br>".join("<br>".join(textwrap.wrap(line, width)) or "" for line in text.split("\n"))
 
 
-def samples_table(samples: list[str], wrap: int = 84, **axes) -> go.Table:
+def samples_table(samples: list[str], wrap: int = 56, **axes) -> go.Table:
     """Generated texts, one row each, line breaks kept, lines wrapped at `wrap` characters."""
     return go.Table(header=dict(values=["samples"], align="left", fill_color="#eef2f5"),
                     cells=dict(values=[[wrapped(s, wrap) for s in samples]], align="left",
@@ -430,7 +430,7 @@ def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: i
             axes = dict(xaxis=f"x{col if col > 1 else ''}", yaxis=f"y{col if col > 1 else ''}")
             bars = [bar.update(showlegend=col == 1) for bar in distribution_traces(p, f, chars, **axes)]
             table = fig.get_subplot(2, col)
-            traces.setdefault(value, []).extend([*bars, samples_table(s, 84 // n, domain=dict(x=table.x, y=table.y))])
+            traces.setdefault(value, []).extend([*bars, samples_table(s, 56 // n, domain=dict(x=table.x, y=table.y))])
     fig = slider_figure(traces, label, fig=fig, active=active, **layout)
     fig.update_xaxes(title_text=f"next character after …{prompt[-40:]!r}" if n == 1 else "next character")
     fig.update_yaxes(title_text="probability", col=1)
@@ -491,12 +491,12 @@ def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: 
     def update(model, k, seed, prompt):
         columns = {"greedy (T = 0)": greedy(model, prompt or "\n"), f"top-{k or 'all'}, seed {seed}":
                    sampling_frame(models[model], tokenizer, prompt or "\n", chars, samples, seed, top_k=k or None)}
-        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=1000)
+        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=1100)
 
     return live_panel(update, controls)
 
 
-def samples_grid(grid: dict, corner: str = "", wrap: int = 40, **layout) -> go.Figure:
+def samples_grid(grid: dict, corner: str = "", wrap: int = 28, **layout) -> go.Figure:
     """Texts in a grid, as a table: `grid` maps a row title to {column title: text}; lines are
     wrapped at `wrap` characters, and the figure is as tall as its longest cells."""
     columns = list(next(iter(grid.values())))
