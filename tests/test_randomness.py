@@ -8,7 +8,16 @@ import torch.nn.functional as F
 
 from lmlab.corpus import CharDataset
 from lmlab.model import GPT, GPTConfig
-from lmlab.randomness import entropy, heldout_logits, loss_vs_temperature, rerun_difference, top_k_hit_rate
+from lmlab.randomness import (
+    argmax_agreement,
+    entropy,
+    heldout_logits,
+    loss_vs_temperature,
+    mean_difference,
+    rerun_difference,
+    seeded,
+    top_k_hit_rate,
+)
 from lmlab.train import evaluate
 
 TEXT = "to be or not to be, that is the question. " * 40
@@ -77,3 +86,29 @@ def test_top_k_hit_rate_counts_ranks_and_ignores_temperature():
 def test_entropy_of_uniform_and_certain_predictions():
     assert entropy(torch.zeros(3, 5)) == pytest.approx(math.log(5))
     assert entropy(torch.tensor([[100.0, 0.0, 0.0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_seeded_repeats_the_draws_and_leaves_the_callers_stream_alone():
+    torch.manual_seed(9)
+    state = torch.get_rng_state()
+    with seeded(3):
+        first = torch.rand(4)
+    assert torch.equal(torch.get_rng_state(), state)
+    with seeded(3):
+        assert torch.equal(torch.rand(4), first)
+
+
+def test_argmax_agreement_is_one_without_dropout_and_below_one_with_much():
+    idx = torch.randint(20, (4, 16), generator=torch.Generator().manual_seed(0))
+    assert argmax_agreement(gpt(0.0), idx) == 1.0
+    heavy = gpt(0.5).eval()
+    assert argmax_agreement(heavy, idx, seed=1) < 1.0
+    assert argmax_agreement(heavy, idx, seed=1) == argmax_agreement(heavy, idx, seed=1)  # the same masks
+    assert not heavy.training  # the mode it had
+
+
+def test_mean_difference_and_its_standard_error():
+    diff, se = mean_difference([3.0, 3.2, 3.1], [2.0, 2.0, 2.0])
+    assert diff == pytest.approx(1.1) and se == pytest.approx((0.01 / 3) ** 0.5)
+    with pytest.raises(ValueError, match="two seeds"):
+        mean_difference([1.0], [2.0, 3.0])

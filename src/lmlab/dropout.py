@@ -21,6 +21,7 @@ import torch.nn as nn
 from lmlab.checks import check_fraction, check_positive_int
 from lmlab.corpus import windows
 from lmlab.model import GPTConfig
+from lmlab.randomness import seeded
 from lmlab.train import EVAL_SEED
 
 
@@ -80,8 +81,7 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
     dev = next(model.parameters()).device
     window_gen = torch.Generator().manual_seed(EVAL_SEED)
     parts = []
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed, dev):
         for _ in range(batches):
             x, y = (t.to(dev) for t in windows(ids, batch_size, model.config.ctx, window_gen))
             model.eval()

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from lmlab.checks import check_positive_int
 from lmlab.model import GPT, eval_mode
+from lmlab.randomness import seeded
 from lmlab.sampling import generate
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # lower-cased letters, apostrophes inside a word kept
@@ -107,8 +108,7 @@ def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int
     outputs = {"human": texts}
     for name, filters in settings.items():
         g = torch.Generator(device=dev).manual_seed(seed)
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(seed)  # dropout's masks, when a setting leaves dropout on
+        with seeded(seed, dev):  # dropout's masks, when a setting leaves dropout on
             outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters)
     rows = []
     for name, ids in outputs.items():

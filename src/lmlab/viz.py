@@ -402,7 +402,7 @@ def distribution_traces(probs, filtered, chars: str, top: int = 24, **axes) -> l
 def wrapped(text: str, width: int = 56) -> str:
     """A text as table-cell HTML: its line breaks kept, and lines longer than `width` characters
     broken (plotly wraps a cell's text by itself only when it holds no line break)."""
-    return "<br>".join("<br>".join(textwrap.wrap(line, width)) or "" for line in text.split("\n"))
+    return "<br>".join("<br>".join(textwrap.wrap(line, width)) for line in text.split("\n"))
 
 
 def samples_table(samples: list[str], wrap: int = 56, **axes) -> go.Table:
