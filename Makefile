@@ -58,7 +58,7 @@ $(MATHJAX): $(STAMP)
 	cp -r "$$es5"/tex-mml-chtml.js "$$es5"/a11y "$$es5"/adaptors "$$es5"/input "$$es5"/output "$$es5"/sre "$$es5"/ui $(ASSETS)/mathjax/
 
 # the book's execution cache keys on the notebooks' code only: drop it when the package changes
-_build/.lmlab-src: $(wildcard src/lmlab/*.py)
+_build/.lmlab-src: $(wildcard src/lmlab/*.py src/lmlab/*/*.py)
 	rm -rf _build/.jupyter_cache
 	mkdir -p _build && touch $@
 

@@ -6,7 +6,7 @@ on every slider move, and it should answer within 200 ms on 2 CPU cores at the
 
 How: a GPT of the chosen budget's sampling shape (random weights: the time of a
 forward pass does not depend on their values) on the current device. An "update"
-is what the panel computes per move, `lmlab.viz.sampling_frame`: the model's and the
+is what the panel computes per move, `lmlab.sampling.sampling_frame`: the model's and the
 filtered distribution after the prompt, then `shown_samples` continuations of
 `sample_chars` characters (drawing the figure is left out). Generation speed is
 measured with and without the KV cache, for one row and for a batch of `prompts`
@@ -34,9 +34,9 @@ import torch
 
 from lmlab import budget, device
 from lmlab.corpus import CharTokenizer, shakespeare
+from lmlab.display.sampling import sampling_figure
 from lmlab.model import GPT, GPTConfig
-from lmlab.sampling import generate
-from lmlab.viz import sampling_figure, sampling_frame
+from lmlab.sampling import generate, sampling_frame
 
 SETTINGS = {"greedy": {"temperature": 0}, "top-k 10": {"top_k": 10}, "top-p 0.9": {"top_p": 0.9},
             "min-p 0.1": {"min_p": 0.1}, "T 0.8, k 40, p 0.95": {"temperature": 0.8, "top_k": 40, "top_p": 0.95}}

@@ -43,8 +43,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmlab.corpus import CharDataset, shakespeare
+from lmlab.device import device
 from lmlab.model import GPT, GPTConfig
-from lmlab.train import TrainConfig, device, train
+from lmlab.train import TrainConfig, train
 
 HEADS, LR, REPEATS = 4, 3e-3, 2
 

@@ -75,7 +75,8 @@ def test_building_book(monkeypatch, value, expected):
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
 def test_every_scaling_budget_is_consistent(name):
-    from lmlab.scaling import param_count, shaped
+    from lmlab.experiments.scaling import shaped
+    from lmlab.model import param_count
 
     s = BUDGETS[name].scaling
     assert list(s.depths) == sorted(set(s.depths)) and list(s.budgets) == sorted(set(s.budgets))

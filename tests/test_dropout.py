@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from lmlab.dropout import Uncertainty, dropout, dropout_sites, mc_uncertainty
+from lmlab.experiments.dropout import Uncertainty, dropout, dropout_sites, mc_uncertainty
 from lmlab.model import GPT, GPTConfig
 from lmlab.train import train
 
@@ -69,8 +69,7 @@ def test_mc_uncertainty_decomposes_entropy(dropout_model, tiny_data):
 
 
 def test_mc_uncertainty_nll_is_the_eval_loss_and_runs_are_repeatable(dropout_model, tiny_data):
-    from lmlab.corpus import windows
-    from lmlab.train import EVAL_SEED
+    from lmlab.corpus import EVAL_SEED, windows
 
     a = mc_uncertainty(dropout_model, tiny_data.val.ids, passes=3, batches=1, batch_size=4, seed=1)
     rng = torch.get_rng_state()
@@ -96,19 +95,19 @@ def test_mc_uncertainty_rejects_a_model_without_dropout(tiny_model, tiny_data):
 
 def test_model_spec_is_chapter_4s_run_at_a_rate_slice_and_seed():
     from lmlab.budget import BUDGETS
-    from lmlab.dropout import model_spec
+    from lmlab.experiments.dropout import model_spec
 
     s = BUDGETS["smoke"].dropout
     spec = model_spec(s, 0.1, s.small_chars, seed=2)
-    assert spec["model"]["dropout"] == 0.1 and spec["model"]["width"] == s.width and spec["seed"] == 2
-    assert spec["train_chars"] == s.small_chars and spec["train"]["steps"] == s.steps
-    assert model_spec(s, 0.1, None)["train_chars"] is None and model_spec(s, 0.1, None)["seed"] == 0
+    assert spec.model.dropout == 0.1 and spec.model.width == s.width and spec.seed == 2
+    assert spec.train_chars == s.small_chars and spec.train.steps == s.steps
+    assert model_spec(s, 0.1, None).train_chars is None and model_spec(s, 0.1, None).seed == 0
     with pytest.raises(ValueError, match="p must be"):
         model_spec(s, 1.0, None)
 
 
 def test_best_rate_is_the_lowest_loss_among_positive_rates():
-    from lmlab.dropout import best_rate
+    from lmlab.experiments.dropout import best_rate
 
     assert best_rate({0.0: 2.0, 0.1: 2.6, 0.2: 2.5, 0.5: 2.7}) == 0.2  # p = 0 never counts
     with pytest.raises(ValueError, match="p > 0"):

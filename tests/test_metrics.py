@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lmlab.corpus import CharTokenizer
-from lmlab.metrics import (
+from lmlab.experiments.metrics import (
     copy_rate,
     decoding_table,
     distinct_n,

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmlab.model import GPT, GPTConfig, eval_mode
-from lmlab.scaling import param_count
+from lmlab.model import GPT, GPTConfig, eval_mode, param_count
 
 V = 11  # vocabulary size of the synthetic inputs
 

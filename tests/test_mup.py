@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lmlab import mup
+from lmlab.experiments import coord_check
 from lmlab.model import GPT, GPTConfig
 
 V, BASE, LR = 13, 16, 1e-2
@@ -176,7 +177,7 @@ def test_times_m_spells_powers_of_m():
 def test_record_coordinates_measures_mean_absolute_outputs(tiny_data):
     model = GPT(GPTConfig(tiny_data.vocab_size, ctx=16, width=16, depth=2, heads=2), seed=0)
     x, y = tiny_data.batch("train", 3, 16, torch.Generator().manual_seed(0))
-    with mup.record_coordinates(model, {}) as stats:
+    with coord_check.record_coordinates(model, {}) as stats:
         logits, _ = model(x, y)
     assert set(stats) == {"embedding", "attention 0", "MLP 0", "attention 1", "MLP 1", "logits"}
     assert stats["logits"] == pytest.approx(logits.abs().mean().item())
@@ -188,13 +189,13 @@ def test_record_coordinates_measures_mean_absolute_outputs(tiny_data):
 
 
 def test_coord_check_rows_and_first_step(tiny_data):
-    df = mup.coord_check(tiny_data, "mup", [16, 32], steps=3, lr=1e-2, seeds=(0, 1), batch_size=2, ctx=16,
+    df = coord_check.coord_check(tiny_data, "mup", [16, 32], steps=3, lr=1e-2, seeds=(0, 1), batch_size=2, ctx=16,
                          depth=1, heads=2)
     assert len(df) == 2 * 2 * 3 * 4  # widths × seeds × t × layers
     assert set(df.layer) == {"embedding", "attention 0", "MLP 0", "logits"}
     assert sorted(df.t.unique()) == [1, 2, 3]
     # t = 1 is the model before any update: the embedding output does not depend on the LR
-    again = mup.coord_check(tiny_data, "mup", [16, 32], steps=1, lr=1e-5, seeds=(0, 1), batch_size=2, ctx=16,
+    again = coord_check.coord_check(tiny_data, "mup", [16, 32], steps=1, lr=1e-5, seeds=(0, 1), batch_size=2, ctx=16,
                             depth=1, heads=2)
     first = df[df.t == 1].reset_index(drop=True)
     assert torch.allclose(torch.tensor(first.l1.values), torch.tensor(again.l1.values))
@@ -206,7 +207,7 @@ def test_coord_check_separates_sp_from_mup(tiny_data):
     an update, under μP they do not grow nearly as much."""
     growth = {}
     for param in ("sp", "mup"):
-        df = mup.coord_check(tiny_data, param, [16, 128], steps=3, lr=2**-5, seeds=(0, 1), batch_size=4, ctx=16,
+        df = coord_check.coord_check(tiny_data, param, [16, 128], steps=3, lr=2**-5, seeds=(0, 1), batch_size=4, ctx=16,
                              depth=1, heads=2)
         mlp = df[(df.layer == "MLP 0") & (df.t == 3)].groupby("width").l1.mean()
         growth[param] = mlp[128] / mlp[16]
@@ -218,4 +219,4 @@ def test_coord_check_separates_sp_from_mup(tiny_data):
 def test_coord_check_bad_arguments(tiny_data, kw, name):
     args = {"param": "mup", "widths": [16], "steps": 2, "lr": 1e-2} | kw
     with pytest.raises(ValueError, match=name):
-        mup.coord_check(tiny_data, **args, batch_size=2, ctx=16, depth=1, heads=2)
+        coord_check.coord_check(tiny_data, **args, batch_size=2, ctx=16, depth=1, heads=2)

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from lmlab import mup as lmup
+from lmlab.experiments import coord_check
+from lmlab.experiments.mup_package import mup_package_gpt, mup_package_optimizer, package_coord_check
 from lmlab.model import GPT, GPTConfig
-from lmlab.mup_package import mup_package_gpt, mup_package_optimizer, package_coord_check
 
 V, BASE, LR = 13, 16, 1e-2
 
@@ -111,7 +112,7 @@ def package_coords(data, tweak=None):
 
 
 def lmlab_coords(data):
-    df = lmup.coord_check(data, "mup", WIDTHS, steps=STEPS, lr=CC_LR, seeds=SEEDS, batch_size=BATCH, ctx=CTX,
+    df = coord_check.coord_check(data, "mup", WIDTHS, steps=STEPS, lr=CC_LR, seeds=SEEDS, batch_size=BATCH, ctx=CTX,
                           depth=DEPTH, heads=HEADS, device="cpu")  # the package's loop runs on the CPU
     return df.groupby(["layer", "width", "t"]).l1.mean()
 

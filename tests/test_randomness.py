@@ -7,17 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from lmlab.corpus import CharDataset
-from lmlab.model import GPT, GPTConfig
-from lmlab.randomness import (
+from lmlab.experiments.randomness import (
     argmax_agreement,
     entropy,
     heldout_logits,
     loss_vs_temperature,
-    mean_difference,
     rerun_difference,
-    seeded,
     top_k_hit_rate,
 )
+from lmlab.model import GPT, GPTConfig
+from lmlab.rng import seeded
+from lmlab.stats import mean_difference, t_interval
 from lmlab.train import evaluate
 
 TEXT = "to be or not to be, that is the question. " * 40
@@ -112,3 +112,11 @@ def test_mean_difference_and_its_standard_error():
     assert diff == pytest.approx(1.1) and se == pytest.approx((0.01 / 3) ** 0.5)
     with pytest.raises(ValueError, match="two seeds"):
         mean_difference([1.0], [2.0, 3.0])
+
+
+def test_t_interval_covers_the_mean_with_the_t_quantile():
+    mean, lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and hi - mean == pytest.approx(mean - lo)
+    assert hi - mean == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) · s / √n
+    with pytest.raises(ValueError, match="at least two"):
+        t_interval([1.0])

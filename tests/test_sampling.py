@@ -132,7 +132,6 @@ def test_rows_are_filtered_independently():
     ({"top_p": 0.0}, "top_p"),
     ({"top_p": 1.5}, "top_p"),
     ({"temperature": -1.0}, "temperature"),
-    ({"temperature": 0.0}, "temperature"),  # greedy is generate()'s business
     ({"min_p": 2.0}, "min_p"),
     ({"min_p": -0.1}, "min_p"),
 ])
@@ -313,15 +312,15 @@ def test_next_token_probs_is_what_generate_draws_from(model):
 
 def test_model_spec_is_one_run_of_the_budget_sizes():
     from lmlab.budget import BUDGETS
-    from lmlab.sampling import model_spec
-    from lmlab.sweep import _parse
+    from lmlab.experiments.decoding import model_spec
 
     sizes = BUDGETS["smoke"].sampling
-    data, cfg, train, seed = _parse(model_spec(sizes))
+    spec = model_spec(sizes)
+    cfg, train = spec.model, spec.train
     assert (cfg.ctx, cfg.width, cfg.depth, cfg.heads) == (sizes.ctx, sizes.width, sizes.depth, sizes.heads)
     assert cfg.dropout == 0
     assert (train.steps, train.batch_size, train.lr) == (sizes.steps, sizes.batch_size, sizes.lr)
-    assert cfg.vocab_size == data.vocab_size and seed == 0 and "budgets" not in model_spec(sizes)
+    assert cfg.vocab_size == spec.data().vocab_size and spec.seed == 0 and spec.budgets == ()
 
 
 def test_generated_ids_can_train_a_model(model):

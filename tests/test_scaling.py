@@ -3,8 +3,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lmlab.model import GPT, GPTConfig
-from lmlab.scaling import flops_per_token, param_count
+from lmlab.model import GPT, GPTConfig, flops_per_token, param_count
 
 CONFIGS = [
     GPTConfig(vocab_size=17, ctx=8, width=16, depth=1, heads=2),
@@ -84,7 +83,7 @@ def test_flops_grow_with_every_size():
 
 import numpy as np  # noqa: E402
 
-from lmlab.scaling import (  # noqa: E402
+from lmlab.experiments.scaling import (  # noqa: E402
     EPOCH,
     HOFFMANN,
     Chinchilla,
@@ -182,7 +181,7 @@ def test_isoflop_parabola_finds_the_bottom():
 def test_isoflop_profiles_interpolate_and_never_extrapolate():
     import pandas as pd
 
-    from lmlab.scaling import isoflop_profiles
+    from lmlab.experiments.scaling import isoflop_profiles
 
     # two sizes, each with 6N FLOPs per token, trained for 1e3, 1e4 and 1e5 tokens; L = 1/log10(D)
     runs = pd.DataFrame([{"N": N, "tokens": D, "flops": 6 * N * D, "loss": 1 / np.log10(D)}
@@ -197,7 +196,7 @@ def test_isoflop_profiles_interpolate_and_never_extrapolate():
 def test_isoflop_optima_keep_only_interior_bottoms():
     import pandas as pd
 
-    from lmlab.scaling import isoflop_optima
+    from lmlab.experiments.scaling import isoflop_optima
 
     N = np.logspace(3, 5, 5)
     rows = [{"C": 1.0, "N": n, "D": 1 / n, "L": 2 + (np.log(n) - np.log(1e4)) ** 2} for n in N]  # bottom at 1e4

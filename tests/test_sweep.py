@@ -4,8 +4,11 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
-from lmlab import sweep
+from lmlab import runs, sweep
 from lmlab.cache import Cache
+from lmlab.model import GPTConfig
+from lmlab.runs import RunSpec
+from lmlab.train import TrainConfig
 
 CONFIGS = [{"width": w, "lr": lr} for w in (16, 32) for lr in (1e-3, 3e-3)]
 
@@ -86,16 +89,13 @@ def test_bad_arguments(tmp_path):
         sweep.run(CONFIGS, scored, Cache(tmp_path), executor=object())
 
 
-TINY_SPEC = {"model": {"vocab_size": 0, "ctx": 8, "width": 16, "depth": 1, "heads": 2},
-             "train": {"steps": 3, "batch_size": 2, "eval_every": 3, "eval_batches": 1}, "threads": 1}
-
-
 def tiny_specs():
-    vocab = sweep.dataset().vocab_size
-    return [{**TINY_SPEC, "model": {**TINY_SPEC["model"], "vocab_size": vocab}, "seed": s} for s in (0, 1)]
+    model = GPTConfig(runs.dataset().vocab_size, ctx=8, width=16, depth=1, heads=2)
+    train = TrainConfig(steps=3, batch_size=2, eval_every=3, eval_batches=1, progress=False)
+    return [RunSpec(model, train, seed=s) for s in (0, 1)]
 
 
-def test_train_spec_trains_a_real_model_from_plain_data(tmp_path):
+def test_train_spec_trains_a_real_model_from_its_description(tmp_path):
     results = sweep.run(tiny_specs(), sweep.train_spec, Cache(tmp_path))
     for r in results:
         (run,) = r["runs"]
@@ -105,8 +105,7 @@ def test_train_spec_trains_a_real_model_from_plain_data(tmp_path):
 
 
 def test_train_spec_trains_a_family_of_budgets(tmp_path):
-    spec = {**tiny_specs()[0], "budgets": [4, 8]}
-    spec["train"] = {**spec["train"], "schedule": "wsd", "steps": 8, "eval_every": 4}
+    spec = tiny_specs()[0].replace(budgets=(4, 8), schedule="wsd", steps=8, eval_every=4)
     (result,) = sweep.run([spec], sweep.train_spec, Cache(tmp_path))
     assert [r["steps"] for r in result["runs"]] == [4, 8]
     assert [r["tokens"] for r in result["runs"]] == [4 * 16, 8 * 16]
@@ -132,7 +131,7 @@ def test_a_dask_cluster_runs_the_same_sweep(tmp_path, monkeypatch):
 def test_trained_loads_the_model_a_sweep_trained(tmp_path):
     spec = tiny_specs()[0]
     (result,) = sweep.run([spec], sweep.train_spec, Cache(tmp_path))
-    model, hist = sweep.trained(spec)
+    model, hist = runs.trained(spec)
     assert hist.eval_val == result["runs"][0]["eval_val"] and not model.training
     with pytest.raises(ValueError, match="budgets"):
-        sweep.trained({**spec, "budgets": [2, 3]})
+        runs.trained(spec.replace(budgets=(2, 3), schedule="wsd"))

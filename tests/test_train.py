@@ -7,11 +7,16 @@ import torch
 
 from lmlab.cache import Cache
 from lmlab.corpus import PLAY_SEPARATOR, CharDataset
-from lmlab.model import GPT, GPTConfig
-from lmlab.scaling import flops_per_token
-from lmlab.train import History, TrainConfig, evaluate, train, train_cached
+from lmlab.history import History
+from lmlab.model import GPT, GPTConfig, flops_per_token
+from lmlab.runs import RunSpec, train_family, trained
+from lmlab.train import TrainConfig, evaluate, train
 
-train_module = importlib.import_module("lmlab.train")  # `lmlab.train` itself is the function
+runs_module = importlib.import_module("lmlab.runs")
+
+
+def spec_of(model_cfg, train_cfg, seed=0) -> RunSpec:
+    return RunSpec(model_cfg, train_cfg, seed=seed)
 
 # ---------------------------------------------------------------- the config and its schedule
 
@@ -92,9 +97,8 @@ def test_first_evaluation_is_the_untrained_model(tiny_cfg, tiny_data, tiny_train
 
 
 def test_same_seed_same_losses(tiny_cfg, tiny_data, tiny_train_cfg):
-    cfg = replace(tiny_train_cfg, seed=3)
-    a = train(GPT(tiny_cfg, seed=1), tiny_data, cfg)
-    b = train(GPT(tiny_cfg, seed=1), tiny_data, cfg)
+    a = train(GPT(tiny_cfg, seed=1), tiny_data, tiny_train_cfg, seed=3)
+    b = train(GPT(tiny_cfg, seed=1), tiny_data, tiny_train_cfg, seed=3)
     assert a.train_loss == b.train_loss
     assert a.eval_val == b.eval_val
 
@@ -107,8 +111,8 @@ def test_same_seed_same_losses_with_dropout(tiny_cfg, tiny_data, tiny_train_cfg)
 
 
 def test_different_seed_different_losses(tiny_cfg, tiny_data, tiny_train_cfg):
-    a = train(GPT(tiny_cfg, seed=1), tiny_data, replace(tiny_train_cfg, seed=0))
-    b = train(GPT(tiny_cfg, seed=1), tiny_data, replace(tiny_train_cfg, seed=1))
+    a = train(GPT(tiny_cfg, seed=1), tiny_data, tiny_train_cfg, seed=0)
+    b = train(GPT(tiny_cfg, seed=1), tiny_data, tiny_train_cfg, seed=1)
     assert a.train_loss != b.train_loss
     assert a.eval_val[0] == b.eval_val[0]  # same model, same fixed evaluation batches
 
@@ -136,7 +140,7 @@ def test_callbacks_once_per_evaluation(tiny_model, tiny_data, tiny_train_cfg):
 def test_train_leaves_the_global_rng_alone(tiny_model, tiny_data, tiny_train_cfg):
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    train(tiny_model, tiny_data, replace(tiny_train_cfg, seed=9))
+    train(tiny_model, tiny_data, tiny_train_cfg, seed=9)
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -150,20 +154,20 @@ def test_evaluate_restores_the_mode_and_is_repeatable(tiny_model, tiny_data):
     assert set(a) == {"train", "val"}
 
 
-# ---------------------------------------------------------------- train_cached()
+# ---------------------------------------------------------------- the run cache: runs.trained()
 
 
-def test_train_cached_trains_once(tiny_cfg, tiny_data, tiny_train_cfg, monkeypatch, tmp_path):
-    model, hist = train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=2)
+def test_trained_trains_once(tiny_cfg, tiny_data, tiny_train_cfg, monkeypatch, tmp_path):
+    model, hist = trained(spec_of(tiny_cfg, tiny_train_cfg, seed=2), data=tiny_data)
     assert sorted(p.suffix for p in (tmp_path / "lmlab_cache").iterdir()) == [".json", ".pt"]
 
     def no_training(*args, **kwargs):
         raise AssertionError("train() was called for a cached run")
 
-    monkeypatch.setattr(train_module, "train", no_training)
+    monkeypatch.setattr(runs_module, "train", no_training)
     seen = []
-    model2, hist2 = train_cached(tiny_cfg, replace(tiny_train_cfg, progress=not tiny_train_cfg.progress),
-                                 tiny_data, seed=2, callbacks=[seen.append])
+    model2, hist2 = trained(spec_of(tiny_cfg, replace(tiny_train_cfg, progress=not tiny_train_cfg.progress), seed=2),
+                            callbacks=[seen.append], data=tiny_data)
     assert hist2 == hist
     assert seen == [hist2]  # callbacks still see the (whole) history once
     assert not model2.training
@@ -173,35 +177,46 @@ def test_train_cached_trains_once(tiny_cfg, tiny_data, tiny_train_cfg, monkeypat
     assert torch.equal(model(x), model2(x))
 
 
-def test_train_cached_key_covers_every_setting(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
+def test_trained_key_covers_every_setting(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
     cache = Cache(tmp_path / "c")
-    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=0, cache=cache)
-    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=1, cache=cache)
-    train_cached(tiny_cfg, replace(tiny_train_cfg, lr=1e-3), tiny_data, seed=0, cache=cache)
-    train_cached(replace(tiny_cfg, width=16), tiny_train_cfg, tiny_data, seed=0, cache=cache)
+    trained(spec_of(tiny_cfg, tiny_train_cfg, seed=0), cache=cache, data=tiny_data)
+    trained(spec_of(tiny_cfg, tiny_train_cfg, seed=1), cache=cache, data=tiny_data)
+    trained(spec_of(tiny_cfg, replace(tiny_train_cfg, lr=1e-3)), cache=cache, data=tiny_data)
+    trained(spec_of(replace(tiny_cfg, width=16), tiny_train_cfg), cache=cache, data=tiny_data)
     other_data = CharDataset(PLAY_SEPARATOR.join(tiny_data.train.text.split(PLAY_SEPARATOR)[::-1]
                                                  + [tiny_data.val.text]), val_fraction=0.2)
-    train_cached(replace(tiny_cfg, vocab_size=other_data.vocab_size), tiny_train_cfg, other_data, seed=0, cache=cache)
+    trained(spec_of(replace(tiny_cfg, vocab_size=other_data.vocab_size), tiny_train_cfg), cache=cache, data=other_data)
     assert len(list(cache.root.glob("*.pt"))) == 5
-    train_cached(tiny_cfg, tiny_train_cfg, tiny_data, seed=0, cache=cache)
+    trained(spec_of(tiny_cfg, tiny_train_cfg), cache=cache, data=tiny_data)
     assert len(list(cache.root.glob("*.pt"))) == 5
 
 
-def test_train_cached_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
-    _, hist = train_cached(tiny_cfg, tiny_train_cfg, tiny_data)
+def test_a_seed_changes_init_data_order_and_masks(tiny_cfg, tiny_data, tiny_train_cfg):
+    """One field, three sources of noise: a RunSpec's seed reaches the init and the training loop."""
+    model_cfg = replace(tiny_cfg, dropout=0.2)
+    a, b = (trained(spec_of(model_cfg, tiny_train_cfg, seed=s), data=tiny_data)[1] for s in (0, 1))
+    assert a.eval_val[0] != b.eval_val[0]  # another init
+    same_init = train(GPT(model_cfg, seed=0), tiny_data, tiny_train_cfg, seed=1)
+    assert same_init.train_loss != a.train_loss and same_init.train_loss == b.train_loss[:0] + same_init.train_loss
+    fresh = train(GPT(model_cfg, seed=1), tiny_data, tiny_train_cfg, seed=1)
+    assert fresh.train_loss == b.train_loss  # trained(spec) is GPT(cfg, seed) trained with seed
+
+
+def test_trained_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train_cfg, tmp_path):
+    _, hist = trained(spec_of(tiny_cfg, tiny_train_cfg), data=tiny_data)
     (pt,) = (tmp_path / "lmlab_cache").glob("*.pt")
     pt.write_bytes(b"not a checkpoint")
     calls = []
-    real_train = train_module.train
+    real_train = runs_module.train
 
     def counting_train(*args, **kwargs):
         calls.append(1)
         return real_train(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_module, "train", counting_train)
-        with pytest.warns(UserWarning, match="corrupt"):
-            _, hist2 = train_cached(tiny_cfg, tiny_train_cfg, tiny_data)
+        mp.setattr(runs_module, "train", counting_train)
+        with pytest.warns(UserWarning, match="invalid"):
+            _, hist2 = trained(spec_of(tiny_cfg, tiny_train_cfg), data=tiny_data)
     assert calls == [1]  # retrained
     assert hist2.train_loss == hist.train_loss  # the same run again
     assert GPT(tiny_cfg).load_state_dict(torch.load(pt, weights_only=True))  # a good checkpoint is back
@@ -209,7 +224,7 @@ def test_train_cached_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train
 
 # ---------------------------------------------------------------- WSD and shared stable phases
 
-from lmlab.train import train_budgets, train_budgets_cached  # noqa: E402
+from lmlab.train import train_budgets  # noqa: E402
 
 
 def test_wsd_holds_then_decays_linearly():
@@ -247,12 +262,12 @@ def test_budgets_need_wsd(tiny_data, tiny_model):
         train_budgets(tiny_model, tiny_data, TrainConfig(steps=20, schedule="wsd", warmup_steps=8), [5, 20])
 
 
-def test_cached_budgets_are_the_runs_train_cached_stores(tiny_data, tiny_cfg, tmp_path):
+def test_a_cached_family_stores_the_runs_trained_stores(tiny_data, tiny_cfg, tmp_path):
     cache = Cache(tmp_path)
     cfg = TrainConfig(steps=8, batch_size=4, schedule="wsd", eval_every=4, eval_batches=1, progress=False)
-    hists = train_budgets_cached(tiny_cfg, cfg, tiny_data, [4, 8], cache=cache)
+    hists = train_family(RunSpec(tiny_cfg, cfg, budgets=(4, 8)), cache=cache, data=tiny_data)
     files = sorted(tmp_path.iterdir())
-    _, alone = train_cached(tiny_cfg, replace(cfg, steps=8), tiny_data, cache=cache)  # read, not trained
+    _, alone = trained(RunSpec(tiny_cfg, replace(cfg, steps=8)), cache=cache, data=tiny_data)  # read, not trained
     assert sorted(tmp_path.iterdir()) == files and alone.eval_val == hists[8].eval_val
-    again = train_budgets_cached(tiny_cfg, cfg, tiny_data, [8, 4], cache=cache)
+    again = train_family(RunSpec(tiny_cfg, cfg, budgets=(8, 4)), cache=cache, data=tiny_data)
     assert {s: h.eval_val for s, h in again.items()} == {s: h.eval_val for s, h in hists.items()}

@@ -2,7 +2,8 @@
 
 `budget()` reads `LMLAB_BUDGET` (smoke | book | gpu); unset means `gpu` when CUDA
 is present and `book` otherwise. Notebooks take every size from here, never
-from literals, and each chapter owns one section.
+from literals. Each chapter owns one block below: its sizes' fields, then their value at
+each budget.
 """
 
 import os
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from lmlab.checks import check_choice
+from lmlab.corpus import ALL
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class LabSizes:
     widths: tuple[int, ...]  # the static twin's grid, which contains `width`
     live_steps: int  # what the live width slider trains, a few seconds on a CPU
     sample_chars: int
+
+
+LAB = {
+    "smoke": LabSizes(ctx=32, batch_size=8, depth=1, heads=2, width=32, lr=3e-3, steps=30, eval_every=10,
+        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80),
+    "book": LabSizes(ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
+        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
+    "gpu": LabSizes(ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
+        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,22 @@ class MupSizes:
     proxy_output_mults: tuple[float, ...]
     proxy_log2_lrs: tuple[int, ...]
     live_widths: tuple[int, ...]  # what the live coordinate check offers
+
+
+MUP = {
+    "smoke": MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8,
+        coord_steps=3, coord_seeds=(0,), widths=(16, 32), log2_lrs=(-9, -7), steps=10, eval_batches=1, init_std=0.1,
+        proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7), live_widths=(16, 32, 64)),
+    "book": MupSizes(ctx=32, batch_size=16, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
+        coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
+        steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0),
+        proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
+    "gpu": MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
+        coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512, 1024),
+        log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5), steps=300, eval_batches=20, init_std=0.1,
+        proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
+        live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,22 @@ class ScalingSizes:
     live_steps: tuple[int, ...]  # the live panel's "train it" budgets, shortest first
 
 
+SCALING = {
+    "smoke": ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4),
+        budgets=(4, 8, 16, 32, 64, 128), long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2,
+        log2_lrs=(-7, -6), init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3, repeat_depth=1,
+        repeat_chars=2000, live_steps=(8, 16)),
+    "book": ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
+        budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3, warmup_steps=10,
+        log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8,
+        repeat_depth=2, repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
+    "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
+        budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192, 16384), long_depths=2, tune_depth=3,
+        warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
+        isoflop_budgets=5, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
+}
+
+
 @dataclass(frozen=True)
 class DropoutSizes:
     """Chapter 4: one model trained at several dropout rates on a small slice of the corpus
@@ -100,7 +144,20 @@ class DropoutSizes:
     mc_passes: int
     mc_batches: int
     live_steps: int  # what the live panel trains, ≤ 30 s on 2 CPU cores at `book`
-    live_chars: tuple[int | None, ...]  # the live data-size slider; None means every training character
+    live_chars: tuple[int | None, ...]  # the live data-size slider; ALL (None): every training character
+
+
+DROPOUT = {
+    "smoke": DropoutSizes(ctx=16, batch_size=4, depth=1, heads=2, width=16, lr=6e-3, steps=30, warmup_steps=2,
+        eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, mc_p=0.1, mc_passes=2, mc_batches=1,
+        live_steps=10, live_chars=(1024, 2048, ALL)),
+    "book": DropoutSizes(ctx=64, batch_size=32, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
+        eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=12_288, mc_p=0.2, mc_passes=16,
+        mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, ALL)),
+    "gpu": DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
+        eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, mc_p=0.2, mc_passes=32,
+        mc_batches=8, live_steps=1000, live_chars=(32_768, 131_072, 524_288, ALL)),
+}
 
 
 @dataclass(frozen=True)
@@ -129,6 +186,21 @@ class SamplingSizes:
     loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
 
 
+SAMPLING = {
+    "smoke": SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
+        eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
+        ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,), loop_window=32),
+    "book": SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
+        eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
+        ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
+        min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+    "gpu": SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
+        eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
+        ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
+        min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+}
+
+
 @dataclass(frozen=True)
 class RandomnessSizes:
     """Chapter 6: chapter 4's small-slice model at p = 0 and at its best p (the model sizes are
@@ -148,6 +220,18 @@ class RandomnessSizes:
     loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
 
 
+RANDOMNESS = {
+    "smoke": RandomnessSizes(seeds=(0, 1), top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
+        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32),
+    "book": RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=128, prompt_chars=32, sample_chars=200,
+        shown_samples=3, ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)),
+    "gpu": RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
+        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)),
+}
+
+
 @dataclass(frozen=True)
 class Budget:
     name: str
@@ -159,75 +243,8 @@ class Budget:
     randomness: RandomnessSizes
 
 
-BUDGETS = {
-    "smoke": Budget("smoke", LabSizes(
-        ctx=32, batch_size=8, depth=1, heads=2, width=32, lr=3e-3, steps=30, eval_every=10,
-        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80),
-        MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8, coord_steps=3,
-                 coord_seeds=(0,), widths=(16, 32), log2_lrs=(-9, -7), steps=10, eval_batches=1, init_std=0.1,
-                 proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7),
-                 live_widths=(16, 32, 64)),
-        ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4), budgets=(4, 8, 16, 32, 64, 128),
-                     long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2, log2_lrs=(-7, -6),
-                     init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3, repeat_depth=1,
-                     repeat_chars=2000, live_steps=(8, 16)),
-        DropoutSizes(ctx=16, batch_size=4, depth=1, heads=2, width=16, lr=6e-3, steps=30, warmup_steps=2,
-                     eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, mc_p=0.1, mc_passes=2,
-                     mc_batches=1, live_steps=10, live_chars=(1024, 2048, None)),
-        SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
-                      eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
-                      ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,),
-                      loop_window=32),
-        RandomnessSizes(seeds=(0, 1), top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
-                        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12,
-                        loop_window=32)),
-    "book": Budget("book", LabSizes(
-        ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
-        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
-        MupSizes(ctx=32, batch_size=16, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
-                 coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
-                 steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2),
-                 proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
-        ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
-                     budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3,
-                     warmup_steps=10, log2_lrs=(-7, -6, -5, -4, -3, -2),
-                     init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8, repeat_depth=2,
-                     repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
-        DropoutSizes(ctx=64, batch_size=32, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
-                     eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=12_288, mc_p=0.2,
-                     mc_passes=16, mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, None)),
-        SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
-                      eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
-                      ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
-        RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=128, prompt_chars=32, sample_chars=200, shown_samples=3,
-                        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-                        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))),
-    "gpu": Budget("gpu", LabSizes(
-        ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
-        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
-        MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
-                 coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512, 1024),
-                 log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5), steps=300, eval_batches=20, init_std=0.1,
-                 proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
-                 live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
-        ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
-                     budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192, 16384), long_depths=2,
-                     tune_depth=3, warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4),
-                     init_std=0.1, seeds=(0, 1, 2), eval_batches=20, isoflop_budgets=5, repeat_depth=3,
-                     repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
-        DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
-                     eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072,
-                     mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
-                     live_chars=(32_768, 131_072, 524_288, None)),
-        SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
-                      eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
-                      ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-                      min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
-        RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
-                        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-                        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))),
-}
+BUDGETS = {name: Budget(name, LAB[name], MUP[name], SCALING[name], DROPOUT[name], SAMPLING[name], RANDOMNESS[name])
+           for name in ("smoke", "book", "gpu")}
 
 
 def building_book() -> bool:

@@ -1,20 +1,34 @@
-"""A content-addressed cache for results (JSON) and checkpoints (torch state dicts).
+"""A content-addressed cache for results (JSON) and trained runs (a state dict and its History).
 
 Every entry is named by a hash of what produced it, so changing any setting
-computes afresh while re-running a notebook is instant. Writes are atomic
-(temp file, then rename), so an interrupted build never leaves half a file; an
-entry that cannot be read is dropped with a warning and computed again.
+computes afresh while re-running a notebook is instant. The cache never costs a
+reader a finished run, and never serves a broken one:
+
+- writes are atomic (temp file, then rename), so an interrupted build never leaves
+  half a file, and temp files that a killed process left behind are swept away;
+- files get the permissions any other output gets (the umask decides), so a cache
+  can be shared;
+- results must be finite (NaN is refused), and an entry is checked when it is read:
+  one that cannot be read or holds the wrong content is dropped with a warning and
+  computed again;
+- when the cache cannot be written (a read-only folder, `LMLAB_CACHE` naming a file,
+  another user's entries), the result is still returned, with a warning that says
+  where the cache is and how to move it.
 """
 
 import hashlib
 import inspect
 import json
+import math
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import torch
+
+STALE_SECONDS = 15 * 60  # a temp file this old belongs to a write that was killed: no write takes that long
 
 
 def default_root() -> Path:
@@ -44,52 +58,145 @@ def source_fingerprint(*sources) -> str:
     return h.hexdigest()[:16]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class Cache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self._swept = False
 
     def path(self, name: str, suffix: str) -> Path:
         return self.root / f"{name}{suffix}"
 
-    def _write(self, path: Path, write) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # ------------------------------------------------------------ writing
+
+    def _write(self, path: Path, write) -> bool:
+        """Write atomically; True when stored. An unwritable cache warns and returns False: the
+        caller keeps its result. Errors of the content itself (not JSON-able, NaN) still raise."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sweep()
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as e:
+            self._unwritable(e)
+            return False
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide a shared cache from its group
             os.replace(tmp, path)
+            return True
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            self._unwritable(e)
+            return False
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _read(self, path: Path, read):
+    def _unwritable(self, error: OSError) -> None:
+        warnings.warn(f"the cache at {self.root} cannot be written ({type(error).__name__}: {error}); the result "
+                      f"is returned but not stored. Point LMLAB_CACHE at a writable folder to keep results.",
+                      stacklevel=4)
+
+    def _sweep(self) -> None:
+        """Remove the temp files of writes that were killed (once per Cache object)."""
+        if self._swept:
+            return
+        self._swept = True
+        now = time.time()
+        for tmp in self.root.glob(".*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_SECONDS:
+                    tmp.unlink()
+            except OSError:
+                pass  # another process's file, or gone already
+
+    # ------------------------------------------------------------ reading
+
+    def _read(self, path: Path, read, check=None):
+        """The entry at `path` read (and checked by `check`, which raises ValueError on bad
+        content), or None when it is absent or invalid; an invalid entry is dropped."""
         if not path.exists():
             return None
         try:
             with open(path, "rb") as f:
-                return read(f)
-        except Exception as e:  # a torn or foreign file: drop it and let the caller recompute
-            warnings.warn(f"dropping corrupt cache entry {path.name} ({type(e).__name__}: {e}); recomputing",
-                          stacklevel=3)
-            path.unlink(missing_ok=True)
+                value = read(f)
+            if check is not None:
+                check(value)
+            return value
+        except Exception as e:  # a torn or foreign file, or one of the wrong content
+            self.drop(path, f"{type(e).__name__}: {e}")
             return None
 
-    def load_json(self, name: str):
-        return self._read(self.path(name, ".json"), lambda f: json.loads(f.read().decode()))
+    def drop(self, path: Path, why: str) -> None:
+        """Remove an invalid entry, saying why; if it cannot be removed, say that instead."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            warnings.warn(f"cache entry {path} is invalid ({why}) and cannot be removed ({type(e).__name__}: {e}); "
+                          f"recomputing without it. Fix the folder's permissions or point LMLAB_CACHE elsewhere.",
+                          stacklevel=4)
+            return
+        warnings.warn(f"dropping invalid cache entry {path.name} ({why}); recomputing", stacklevel=4)
 
-    def save_json(self, name: str, obj) -> None:
-        self._write(self.path(name, ".json"), lambda f: f.write(json.dumps(obj).encode()))
+    # ------------------------------------------------------------ JSON results
+
+    def load_json(self, name: str, check=None):
+        return self._read(self.path(name, ".json"), lambda f: json.loads(f.read().decode()), check)
+
+    def save_json(self, name: str, obj) -> bool:
+        """Store `obj`; NaN and infinities are refused (ValueError), so no broken result is cached."""
+        blob = json.dumps(obj, allow_nan=False).encode()
+        return self._write(self.path(name, ".json"), lambda f: f.write(blob))
+
+    def get_or_compute(self, name: str, compute, check=None):
+        """The JSON result stored under `name`, computing and storing it when absent or invalid."""
+        result = self.load_json(name, check)
+        if result is None:
+            result = compute()
+            if check is not None:
+                check(result)
+            if self.save_json(name, result):
+                result = json.loads(json.dumps(result))  # exactly what a warm rerun will read (tuples → lists)
+        return result
+
+    # ------------------------------------------------------------ checkpoints and trained runs
 
     def load_state(self, name: str):
         return self._read(self.path(name, ".pt"), lambda f: torch.load(f, map_location="cpu", weights_only=True))
 
-    def save_state(self, name: str, state: dict) -> None:
-        self._write(self.path(name, ".pt"), lambda f: torch.save(state, f))
+    def save_state(self, name: str, state: dict) -> bool:
+        return self._write(self.path(name, ".pt"), lambda f: torch.save(state, f))
 
-    def get_or_compute(self, name: str, compute):
-        """The JSON result stored under `name`, computing and storing it when absent or corrupt."""
-        result = self.load_json(name)
-        if result is None:
-            result = compute()
-            self.save_json(name, result)
-        return result
+    def load_run(self, name: str, model, parse):
+        """The history of a stored run, `parse`d from its JSON (raising ValueError on bad content),
+        with its weights loaded into `model`; None when either file is absent or invalid (an entry
+        whose weights do not fit the model, or whose history does not parse, is dropped)."""
+        json_path, pt_path = self.path(name, ".json"), self.path(name, ".pt")
+        if not (json_path.exists() and pt_path.exists()):
+            return None
+        hist = self._read(json_path, lambda f: parse(json.loads(f.read().decode())))
+        if hist is None:
+            return None
+
+        def fits(state):
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ValueError(f"a checkpoint must be a dict of tensors, got {type(state).__name__}")
+            if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+                raise ValueError("the checkpoint holds non-finite weights")
+            model.load_state_dict(state)  # raises on missing, unexpected or mis-shaped tensors
+
+        state = self._read(pt_path, lambda f: torch.load(f, map_location="cpu", weights_only=True), fits)
+        return hist if state is not None else None
+
+    def save_run(self, name: str, state: dict, hist: dict) -> bool:
+        """Store a trained run: the weights first, then the history that marks the entry complete."""
+        if not all(math.isfinite(v) for v in hist["eval_val"]):
+            raise ValueError(f"refusing to cache run {name}: its validation loss is not finite")
+        stored = self.save_state(name, {k: v.detach().cpu() for k, v in state.items()})
+        return stored and self.save_json(name, hist)

@@ -18,6 +18,8 @@ import torch
 from lmlab.checks import check_fraction, check_positive_int
 
 PLAY_SEPARATOR = "\n\n\n"  # plays are joined by two blank lines; nothing inside a play has them
+ALL = None  # as a number of training characters: every one (the one spelling of "all the data")
+EVAL_SEED = 1234  # the fixed evaluation windows: every model of one ctx is measured on the same text
 
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 _ESCAPE = re.compile(r"\\([^\w\s])")  # markdown escapes such as \[ and \--
@@ -110,6 +112,8 @@ class CharDataset:
     """
 
     def __init__(self, text: str, val_fraction: float = 0.1, train_chars: int | None = None):
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str (e.g. lmlab.shakespeare()), got {type(text).__name__}")
         check_fraction("val_fraction", val_fraction, low_open=True, high_open=True)
         if train_chars is not None:
             check_positive_int("train_chars", train_chars)
@@ -125,6 +129,10 @@ class CharDataset:
             train_text, val_text = text[:cut], text[cut:]
         if train_chars is not None:
             train_text = train_text[:train_chars]
+        for split, part in (("training", train_text), ("validation", val_text)):
+            if len(part) < 2:  # one character has no next character to predict
+                raise ValueError(f"text must be long enough for a {split} split of at least 2 characters at "
+                                 f"val_fraction={val_fraction!r}, got {len(part)} of {len(text)} characters")
         self.tokenizer = CharTokenizer(text)
         self.train, self.val = (self._encode(t) for t in (train_text, val_text))
         self.fingerprint = hashlib.sha256(
@@ -156,6 +164,15 @@ def windows(ids: torch.Tensor, batch_size: int, ctx: int, generator: torch.Gener
     starts = torch.randint(len(ids) - ctx, (batch_size,), generator=generator)
     w = torch.stack([ids[s : s + ctx + 1] for s in starts.tolist()]).long()
     return w[:, :-1], w[:, 1:]
+
+
+def eval_windows(ids: torch.Tensor, batch_size: int, ctx: int, batches: int):
+    """The fixed evaluation windows of `ids`: `batches` batches drawn from a generator seeded with
+    `EVAL_SEED`, so every model (and every evaluation of one model) sees the same text."""
+    check_positive_int("batches", batches)
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    for _ in range(batches):
+        yield windows(ids, batch_size, ctx, g)
 
 
 def unigram_entropy(text: str) -> float:

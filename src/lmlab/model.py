@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmlab import mup
-from lmlab.checks import check_choice, check_fraction, check_positive_int, check_range
+from lmlab.checks import check_choice, check_fraction, check_positive, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class GPTConfig:
             check_positive_int("base_width", self.base_width)
             if self.base_width % self.heads:
                 raise ValueError(f"base_width must be divisible by heads ({self.heads}), got {self.base_width}")
-        check_range("init_std", self.init_std, 0, float("inf"), low_open=True, high_open=True)
+        for name in ("init_std", "input_mult", "output_mult"):
+            check_positive(name, getattr(self, name))
 
     @property
     def width_mult(self) -> float:
@@ -64,6 +65,28 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def param_count(cfg: GPTConfig, non_embedding: bool = True) -> int:
+    """Parameters of `GPT(cfg)` without building it: 12·width² + 4·width per block (Q, K, V,
+    output, a 4× MLP, two LayerNorms) plus the final LayerNorm; embeddings and readout on request.
+    `non_embedding` leaves out the token, position and readout matrices, as Kaplan et al. (2020)
+    count N; Chinchilla counts them all."""
+    w = cfg.width
+    n = cfg.depth * (12 * w * w + 4 * w) + 2 * w
+    if not non_embedding:
+        n += (2 * cfg.vocab_size + cfg.ctx) * w
+    return n
+
+
+def flops_per_token(cfg: GPTConfig) -> float:
+    """Training FLOPs per token, forward and backward: 6N + 6·depth·ctx·width (Kaplan et al. 2020, table 1)."""
+    return 6 * param_count(cfg) + 6 * cfg.depth * cfg.ctx * cfg.width
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's parameters live on: where every input to it must go."""
+    return next(model.parameters()).device
 
 
 @contextmanager

@@ -1,19 +1,19 @@
 """Standard parametrization (SP) and μP in one table, read by model init and optimizer alike.
 
 Every rule is an exponent of the width multiplier m = width / base_width
-(Yang et al. 2022, "Tensor Programs V", table 3 for Adam). At the base width
+(Yang et al. 2022, "Tensor Programs V", table 3 for Adam; the coordinate check that tests
+them is `lmlab.experiments.coord_check`). At the base width
 m = 1, so μP and SP are the same model; they part only as width grows. The
 book's SP is exactly that: the base model's constants kept at every width,
 with no width-dependent learning rate, output or attention scaling.
 """
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from lmlab.checks import check_choice, check_positive_int, check_range
+from lmlab.checks import check_choice, check_range
 
 
 @dataclass(frozen=True)
@@ -124,69 +124,3 @@ def optimizer(model, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.95), fu
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas, fused=fused)
-
-
-@contextmanager
-def record_coordinates(model, stats: dict):
-    """While active, each forward pass stores `|x|.mean()` of the embedding output,
-    every attention and MLP output and the logits into `stats` (the statistic of
-    the `mup` package's coordinate check)."""
-
-    def hook(name):
-        def record(module, inputs, output):
-            x = output[0] if isinstance(output, tuple) else output
-            stats[name] = x.detach().abs().mean().item()
-
-        return record
-
-    modules = {"embedding": model.drop, "logits": model}
-    for i, block in enumerate(model.blocks):
-        modules |= {f"attention {i}": block.attn, f"MLP {i}": block.mlp}
-    handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
-    try:
-        yield stats
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, seeds=(0, 1, 2), *,
-                batch_size: int = 16, ctx: int = 64, base_width: int | None = None, device=None,
-                **config) -> pd.DataFrame:
-    """The coordinate check (Yang et al. 2022, appendix D): train each width for
-    `steps` Adam steps on one fixed batch at a deliberately large `lr`, and record
-    the size of every layer's output before each step (t = 1 is the initial model).
-
-    Returns one row per (width, seed, t, layer) with the statistic in `l1`.
-    Under a correct μP every layer's curve is flat in width from t = 2 on; under
-    SP the hidden layers' outputs grow with width. `config` goes to `GPTConfig`
-    (depth, heads, init_std, ...); the base width defaults to the narrowest, the device
-    to `lmlab.train.device()`.
-    """
-    from lmlab.model import GPT, GPTConfig  # the model imports this module
-    from lmlab.train import device as default_device
-
-    check_choice("param", param, tuple(RULES))
-    widths = sorted(widths)
-    if not widths:
-        raise ValueError("widths must name at least one width, got []")
-    check_positive_int("steps", steps)
-    check_range("lr", lr, 0, float("inf"), low_open=True, high_open=True)
-    dev = torch.device(device) if device else default_device()
-    x, y = (t.to(dev) for t in data.batch("train", batch_size, ctx, torch.Generator().manual_seed(0)))
-    rows = []
-    for width in widths:
-        cfg = GPTConfig(data.vocab_size, ctx=ctx, width=width, param=param, base_width=base_width or widths[0],
-                        **config)
-        for seed in seeds:
-            model = GPT(cfg, seed).to(dev).train()
-            opt = optimizer(model, lr)
-            for t in range(1, steps + 1):
-                with record_coordinates(model, {}) as stats:
-                    _, loss = model(x, y)
-                rows += [{"param": param, "width": width, "seed": seed, "t": t, "layer": layer, "l1": value}
-                         for layer, value in stats.items()]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-    return pd.DataFrame(rows)

@@ -18,10 +18,10 @@ so an interrupted sweep keeps what it finished.
 
 `fn` must be importable by the workers (a module-level function) and return JSON. When its
 result also depends on other code, list it in `fn.depends_on` (modules or functions), as
-`train_spec` does, and a change there recomputes too.
+`train_spec` does, and a change there recomputes too; `fn.check(result)`, when present,
+raises ValueError for a stored result of the wrong content, which is then recomputed.
 """
 
-import functools
 import inspect
 import multiprocessing
 import os
@@ -32,16 +32,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-import lmlab.corpus
-import lmlab.model
-import lmlab.mup
-import lmlab.train
+import lmlab.runs
 from lmlab.budget import building_book
 from lmlab.cache import Cache, key, source_fingerprint
-from lmlab.corpus import CharDataset, shakespeare
-from lmlab.model import GPT, GPTConfig
-from lmlab.scaling import flops_per_token, param_count
-from lmlab.train import History, TrainConfig, device, train_budgets_cached, train_cached
+from lmlab.device import device
+from lmlab.model import param_count
+from lmlab.runs import RunSpec, train_family, trained
+from lmlab.train import TrainingDiverged
 
 
 def config_key(fn, config) -> str:
@@ -63,19 +60,20 @@ def run(configs, fn, cache: Cache | None = None, executor: Executor | None = Non
         raise ValueError(f"fn must be callable, got {fn!r}")
     if executor is not None and not isinstance(executor, Executor):
         raise ValueError(f"executor must be a concurrent.futures.Executor or None, got {type(executor).__name__}")
+    check = getattr(fn, "check", None)
     names = [config_key(fn, c) for c in configs]
-    results = [cache.load_json(name) for name in names]
+    results = [cache.load_json(name, check) for name in names]
     todo = [i for i, r in enumerate(results) if r is None]
     bar = tqdm(total=len(todo), desc=desc, leave=False, disable=not todo or building_book())
     if executor is None:
         for i in todo:
-            results[i] = _store(cache, names[i], fn(configs[i]))
+            results[i] = cache.get_or_compute(names[i], lambda i=i: fn(configs[i]), check)
             bar.update()
     else:
         futures = {executor.submit(fn, configs[i]): i for i in todo}
         for future in as_completed(futures):
             i = futures[future]
-            results[i] = _store(cache, names[i], future.result())
+            results[i] = cache.get_or_compute(names[i], future.result, check)
             bar.update()
     bar.close()
     return results
@@ -92,67 +90,55 @@ def local_pool(workers: int | None = None) -> Executor | None:
                                initializer=torch.set_num_threads, initargs=(1,))
 
 
-def runs_table(specs, results) -> pd.DataFrame:
-    """One row per run of `train_spec` results: depth, width, seed, train_chars, N, N_total,
-    steps, tokens, flops, seconds, final_val, final_train."""
-    rows = []
-    for spec, result in zip(specs, results, strict=True):
-        for run in result["runs"]:
-            rows.append({"depth": spec["model"]["depth"], "width": spec["model"]["width"], "seed": spec.get("seed", 0),
-                         "train_chars": spec.get("train_chars"), "N": result["N"], "N_total": result["N_total"],
-                         **{k: run[k] for k in ("steps", "tokens", "flops", "seconds", "final_val", "final_train")}})
-    return pd.DataFrame(rows)
-
-
-def _store(cache: Cache, name: str, result):
-    cache.save_json(name, result)
-    return cache.load_json(name)  # exactly what a warm rerun will read (tuples become lists)
-
-
 # ---------------------------------------------------------------- a training run as a sweep point
 
-
-@functools.lru_cache(maxsize=4)
-def dataset(val_fraction: float = 0.1, train_chars: int | None = None) -> CharDataset:
-    """The Shakespeare dataset a `train_spec` trains on, built once per process."""
-    return CharDataset(shakespeare(), val_fraction=val_fraction, train_chars=train_chars)
+RUN_KEYS = ("steps", "tokens", "flops", "seconds", "final_val", "best_val", "final_train", "avg_train",
+            "eval_tokens", "eval_val", "diverged_at")
 
 
-def train_spec(spec: dict) -> dict:
-    """Train one model described by plain data, so that any worker can run it. `spec` holds
-    `model` (GPTConfig fields) and `train` (TrainConfig fields), and optionally `budgets`
-    (step budgets of one WSD run family, `train_budgets`), `seed`, `val_fraction` (0.1),
-    `train_chars` (None: every training character) and `threads` (torch threads in the worker).
-    Runs go through the run cache, shared with every chapter. Returns N (non-embedding), N_total
-    and, per budget (or for the one run), its steps, tokens, FLOPs, seconds and evaluations."""
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    data, model_cfg, cfg, seed = _parse(spec)
-    if spec.get("budgets"):
-        hists = train_budgets_cached(model_cfg, cfg, data, spec["budgets"], seed=seed)
-    else:
-        hists = {cfg.steps: train_cached(model_cfg, cfg, data, seed=seed)[1]}
-    runs = [{"steps": steps, "tokens": h.tokens[-1], "flops": h.flops[-1], "seconds": h.seconds[-1],
-             "final_val": h.final_val, "final_train": h.eval_train[-1], "eval_tokens": h.eval_tokens,
-             "eval_val": h.eval_val} for steps, h in hists.items()]
-    return {"N": param_count(model_cfg), "N_total": param_count(model_cfg, non_embedding=False), "runs": runs}
+def train_spec(spec: RunSpec) -> dict:
+    """Train the run (or WSD family) `spec` through the run cache, shared with every chapter, and
+    summarise it as JSON: N (non-embedding), N_total and, per run, its steps, tokens, FLOPs,
+    seconds, final and best validation loss, final training loss (eval mode), the training loss
+    averaged over the run, the evaluations, and `diverged_at`: None, or the step at which the
+    loss stopped being finite (then the losses are None: a divergence is recorded, not a NaN)."""
+    if not isinstance(spec, RunSpec):
+        raise ValueError(f"spec must be a lmlab.runs.RunSpec, got {type(spec).__name__}")
+    summary = {"N": param_count(spec.model), "N_total": param_count(spec.model, non_embedding=False), "runs": []}
+    try:
+        hists = train_family(spec) if spec.budgets else {spec.train.steps: trained(spec)[1]}
+    except TrainingDiverged as e:
+        for one in spec.runs():
+            tokens = one.train.steps * one.train.batch_size * one.model.ctx
+            summary["runs"].append({**dict.fromkeys(RUN_KEYS), "steps": one.train.steps, "tokens": tokens,
+                                    "flops": tokens * lmlab.model.flops_per_token(one.model), "diverged_at": e.step})
+        return summary
+    for steps, h in hists.items():
+        summary["runs"].append({
+            "steps": steps, "tokens": h.tokens[-1], "flops": h.flops[-1], "seconds": h.seconds[-1],
+            "final_val": h.final_val, "best_val": h.best_val, "final_train": h.eval_train[-1],
+            "avg_train": sum(h.train_loss) / len(h.train_loss), "eval_tokens": h.eval_tokens, "eval_val": h.eval_val,
+            "diverged_at": None})
+    return summary
 
 
-def trained(spec: dict) -> tuple[GPT, History]:
-    """The model and History of a one-run `train_spec` spec, from the run cache (trained here
-    if a sweep has not trained it yet): sweep on a pool, then look at each model."""
-    if spec.get("budgets"):
-        raise ValueError("trained() takes a spec of one run; a spec with 'budgets' stores one run per budget")
-    data, model_cfg, cfg, seed = _parse(spec)
-    return train_cached(model_cfg, cfg, data, seed=seed)
+def _check_summary(result) -> None:
+    if not (isinstance(result, dict) and {"N", "N_total", "runs"} <= set(result) and isinstance(result["runs"], list)
+            and result["runs"] and all(isinstance(r, dict) and set(RUN_KEYS) <= set(r) for r in result["runs"])):
+        raise ValueError(f"a train_spec result needs N, N_total and runs with {RUN_KEYS}")
 
 
-def _parse(spec: dict) -> tuple[CharDataset, GPTConfig, TrainConfig, int]:
-    train = dict(spec["train"])
-    if "betas" in train:
-        train["betas"] = tuple(train["betas"])
-    data = dataset(spec.get("val_fraction", 0.1), spec.get("train_chars"))
-    return data, GPTConfig(**spec["model"]), TrainConfig(**{**train, "progress": False}), spec.get("seed", 0)
+train_spec.check = _check_summary
+train_spec.depends_on = (lmlab.runs, lmlab.model.param_count, lmlab.model.flops_per_token)
 
 
-train_spec.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.train, param_count, flops_per_token, _parse)
+def runs_table(specs, results) -> pd.DataFrame:
+    """One row per run of `train_spec` results: depth, width, seed, train_chars, N, N_total and the
+    run's summary (`RUN_KEYS`)."""
+    rows = []
+    for spec, result in zip(specs, results, strict=True):
+        for one in result["runs"]:
+            rows.append({"depth": spec.model.depth, "width": spec.model.width, "seed": spec.seed,
+                         "train_chars": spec.train_chars, "N": result["N"], "N_total": result["N_total"],
+                         **{k: one[k] for k in RUN_KEYS}})
+    return pd.DataFrame(rows)

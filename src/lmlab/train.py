@@ -4,42 +4,34 @@ Evaluation runs in eval mode on the same fixed batches every time, for both the
 training and the validation split, so curves are comparable point to point and
 a dropout model's training loss is measured without its masks.
 
+One seed drives a run's randomness after the initialisation: the order of the
+training batches and the dropout masks (the model's init takes the same seed in
+`lmlab.runs`). A run that diverges stops at the next evaluation with an error that
+says where and what to try, rather than training on NaNs.
+
 WSD (warmup, stable, decay: Hu et al. 2024; Hägele et al. 2024) holds the LR
 constant and decays it over the last `cooldown_fraction` of the steps. Runs of
-different lengths then share their stable phase, so `train_budgets` trains one
-model for several step budgets at little more than the cost of the longest,
-each run identical to training it alone.
+different lengths then share their stable phase, so `train_budgets` trains to the
+first decay start, saves a `Checkpoint`, runs that budget's cooldown from it, resumes
+the stable phase from it to the next decay start, and so on: every budget's run is
+identical to training it alone, at little more than the cost of the longest.
 """
 
 import copy
 import math
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm.auto import tqdm
 
-import lmlab.corpus
-import lmlab.model
-import lmlab.scaling
 from lmlab import mup
 from lmlab.budget import building_book
-from lmlab.cache import Cache, key, source_fingerprint
-from lmlab.checks import check_choice, check_fraction, check_positive_int, check_range
-from lmlab.model import GPT, GPTConfig, eval_mode
-from lmlab.scaling import flops_per_token
-
-EVAL_SEED = 1234  # the fixed evaluation batches
-
-
-def device() -> torch.device:
-    """CUDA, else Apple's MPS, else the CPU; picked once for every run."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+from lmlab.checks import check_choice, check_fraction, check_int, check_positive, check_positive_int, check_range
+from lmlab.corpus import eval_windows
+from lmlab.device import device, precision, rng_devices
+from lmlab.history import History
+from lmlab.model import GPT, eval_mode, flops_per_token, model_device
 
 
 @dataclass(frozen=True)
@@ -53,20 +45,30 @@ class TrainConfig:
     cooldown_fraction: float = 0.2  # wsd: the last fraction of the steps decays linearly to min_lr_ratio·lr
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = 1.0  # the largest gradient norm, or None for no clipping
     eval_every: int = 50
     eval_batches: int = 8
-    seed: int = 0  # data order and dropout masks
     progress: bool = True  # a tqdm bar, never shown in a book build
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
             check_positive_int(name, getattr(self, name))
-        check_range("lr", self.lr, 0, float("inf"), low_open=True, high_open=True)
+        check_positive("lr", self.lr)
         check_choice("schedule", self.schedule, ("cosine", "constant", "wsd"))
+        check_int("warmup_steps", self.warmup_steps)
         check_range("warmup_steps", self.warmup_steps, 0, self.steps)
         check_fraction("min_lr_ratio", self.min_lr_ratio)
         check_fraction("cooldown_fraction", self.cooldown_fraction)
+        check_range("weight_decay", self.weight_decay, 0, math.inf, high_open=True)
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            check_range(f"betas[{i}]", beta, 0, 1, high_open=True)
+        object.__setattr__(self, "betas", tuple(self.betas))  # a list from JSON becomes the tuple it was
+        if self.grad_clip is not None:
+            check_positive("grad_clip (None for no clipping)", self.grad_clip)
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"progress must be True or False, got {self.progress!r}")
         if self.schedule == "wsd" and self.warmup_steps > self.decay_start:
             raise ValueError(f"warmup_steps must end before the cooldown starts at step {self.decay_start} "
                              f"(steps {self.steps}, cooldown_fraction {self.cooldown_fraction}), "
@@ -93,71 +95,165 @@ class TrainConfig:
         return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
 
 
-@dataclass
-class History:
-    """What a run measured: one entry per step, and one per evaluation."""
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run is useless from here on, so it stops."""
 
-    step: list[int] = field(default_factory=list)
-    tokens: list[int] = field(default_factory=list)
-    flops: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)  # wall time since the start, evaluations included
-    train_loss: list[float] = field(default_factory=list)  # the training batch's loss, in train mode
-    eval_step: list[int] = field(default_factory=list)
-    eval_tokens: list[int] = field(default_factory=list)
-    eval_train: list[float] = field(default_factory=list)  # fixed training batches, eval mode
-    eval_val: list[float] = field(default_factory=list)  # fixed validation batches, eval mode
+    def __init__(self, step: int, loss: float, cfg: TrainConfig):
+        self.step, self.loss, self.lr = step, loss, cfg.lr
+        hint = "keep gradient clipping on (grad_clip=1.0) or " if cfg.grad_clip is None else ""
+        super().__init__(f"training diverged: the loss became {loss} at step {step} (lr {cfg.lr:g}, grad_clip "
+                         f"{cfg.grad_clip}); {hint}try a smaller learning rate, e.g. lr={cfg.lr / 10:g}")
 
-    @property
-    def final_val(self) -> float:
-        return self.eval_val[-1]
 
-    @property
-    def best_val(self) -> float:
-        return min(self.eval_val)
-
-    def tokens_per_second(self) -> float:
-        return self.tokens[-1] / self.seconds[-1]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(**d)
+def check_vocab(model: GPT, data) -> None:
+    """A model must have a logit for every character of the data, or its embedding lookup fails."""
+    if model.config.vocab_size < data.vocab_size:
+        raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) is smaller than the data's "
+                         f"vocabulary ({data.vocab_size} characters): build GPTConfig(data.vocab_size, ...)")
 
 
 @torch.no_grad()
 def evaluate(model, data, batch_size: int, batches: int) -> dict[str, float]:
-    """Mean loss over the same `batches` fixed batches of each split, in eval mode."""
-    dev, ctx = next(model.parameters()).device, model.config.ctx
+    """Mean loss over the same `batches` fixed batches of each split, in eval mode, on the model's device."""
+    check_vocab(model, data)
+    dev, ctx = model_device(model), model.config.ctx
     losses = {}
-    with eval_mode(model):
+    with eval_mode(model), precision(dev).autocast():
         for split in ("train", "val"):
-            g = torch.Generator().manual_seed(EVAL_SEED)
-            total = 0.0
-            for _ in range(batches):
-                x, y = data.batch(split, batch_size, ctx, g)
-                with _autocast(dev):
-                    total += model(x.to(dev), y.to(dev))[1].item()
+            total = sum(model(x.to(dev), y.to(dev))[1].item()
+                        for x, y in eval_windows(getattr(data, split).ids, batch_size, ctx, batches))
             losses[split] = total / batches
     return losses
 
 
-def _autocast(dev: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+@dataclass
+class Checkpoint:
+    """Everything that shapes the rest of a run at `step`: weights, optimizer and loss-scaler state,
+    the random state of the batch order and of dropout, and the history so far. Resuming from
+    it gives the steps that training straight through would have given."""
+
+    step: int
+    model: dict
+    optimizer: dict
+    scaler: dict
+    batch_rng: torch.Tensor
+    dropout_rng: torch.Tensor
+    device_rng: list
+    history: History
+
+    @classmethod
+    def capture(cls, step, model, opt, scaler, batches: torch.Generator, hist: History) -> "Checkpoint":
+        dev = model_device(model)
+        return cls(step, {k: v.detach().clone() for k, v in model.state_dict().items()},
+                   copy.deepcopy(opt.state_dict()), scaler.state_dict(), batches.get_state(), torch.get_rng_state(),
+                   [torch.cuda.get_rng_state(d) for d in rng_devices(dev)], copy.deepcopy(hist))
+
+    def restore(self, model, opt, scaler, batches: torch.Generator) -> History:
+        """Put the run back as it was at `step`; returns (a copy of) its history."""
+        model.load_state_dict(self.model)
+        opt.load_state_dict(copy.deepcopy(self.optimizer))
+        if self.scaler:
+            scaler.load_state_dict(self.scaler)
+        batches.set_state(self.batch_rng)
+        torch.set_rng_state(self.dropout_rng)
+        for d, state in zip(rng_devices(model_device(model)), self.device_rng, strict=True):
+            torch.cuda.set_rng_state(state, d)
+        return copy.deepcopy(self.history)
 
 
-def train(model: GPT, data, cfg: TrainConfig, callbacks=()) -> History:
+def train(model: GPT, data, cfg: TrainConfig, seed: int = 0, callbacks=()) -> History:
     """Train `model` on `data` (a `CharDataset`) and return its `History`.
 
-    Each callback is called as `callback(history)` after every evaluation (the
-    first at step 0, the last after the final step). The same seed gives
-    the same losses on the same device.
+    `seed` sets the order of the training batches and the dropout masks. Each callback is
+    called as `callback(history)` after every evaluation (the first at step 0, the last
+    after the final step). The same seed gives the same losses on the same device.
     """
-    return _train(model, data, cfg, [cfg.steps], callbacks)[cfg.steps][0]
+    return train_until(model, data, cfg, seed, callbacks).history
 
 
-def train_budgets(model: GPT, data, cfg: TrainConfig, budgets, callbacks=()) -> dict[int, tuple[History, dict]]:
+def train_until(model: GPT, data, cfg: TrainConfig, seed: int = 0, callbacks=(), start: Checkpoint | None = None,
+                stop: int | None = None) -> Checkpoint:
+    """The loop: train from step 0 (or from `start`) up to step `stop` (default: cfg.steps) and
+    return the checkpoint there. The model moves to `lmlab.device()` and ends in eval mode."""
+    check_int("seed", seed)
+    check_vocab(model, data)
+    first, stop = (start.step if start else 0), (cfg.steps if stop is None else stop)
+    check_range("stop", stop, first, cfg.steps)
+    dev = device()
+    model.to(dev).train()
+    prec = precision(dev)
+    opt = mup.optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, fused=prec.fused_adamw)
+    scaler = prec.scaler()
+    batches = torch.Generator().manual_seed(seed)
+    tokens_per_step, flops = cfg.batch_size * model.config.ctx, flops_per_token(model.config)
+    bar = tqdm(total=stop - first, desc=f"width {model.config.width}", leave=False,
+               disable=not cfg.progress or building_book())
+    with torch.random.fork_rng(devices=rng_devices(dev)):
+        torch.manual_seed(seed)  # dropout's masks
+        if start is not None:
+            hist = start.restore(model, opt, scaler, batches)
+        else:
+            hist = History()
+            _evaluate_into(hist, model, data, cfg, 0, callbacks)
+        clock = time.perf_counter() - (hist.seconds[-1] if hist.seconds else 0.0)  # a resumed run's clock goes on
+        losses = []  # this stretch's training losses, read back once per evaluation (one device sync)
+        for step in range(first, stop):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * cfg.lr_factor(step) * group["lr_scale"]
+            x, y = data.batch("train", cfg.batch_size, model.config.ctx, batches)
+            with prec.autocast():
+                _, loss = model(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip is not None:
+                scaler.unscale_(opt)  # clip the true gradient, not the scaled one
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            losses.append(loss.detach())
+            hist.step.append(step + 1)
+            hist.tokens.append((step + 1) * tokens_per_step)
+            hist.flops.append(flops * hist.tokens[-1])
+            hist.seconds.append(time.perf_counter() - clock)
+            bar.update()
+            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+                _record_losses(hist, losses, cfg)
+                _evaluate_into(hist, model, data, cfg, step + 1, callbacks)
+                bar.set_postfix(val=f"{hist.eval_val[-1]:.3f}")
+        _record_losses(hist, losses, cfg)
+        checkpoint = Checkpoint.capture(stop, model, opt, scaler, batches, hist)
+    bar.close()
+    model.eval()
+    return checkpoint
+
+
+def _record_losses(hist: History, losses: list, cfg: TrainConfig) -> None:
+    """Move this stretch's training losses into the history, stopping the run at the first non-finite one."""
+    if not losses:
+        return
+    values = torch.stack(losses).float().tolist()
+    first = len(hist.train_loss)
+    losses.clear()
+    hist.train_loss.extend(values)
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            raise TrainingDiverged(first + i + 1, value, cfg)
+
+
+def _evaluate_into(hist: History, model, data, cfg: TrainConfig, step: int, callbacks) -> None:
+    losses = evaluate(model, data, cfg.batch_size, cfg.eval_batches)
+    for loss in losses.values():
+        if not math.isfinite(loss):
+            raise TrainingDiverged(step, loss, cfg)
+    hist.eval_step.append(step)
+    hist.eval_tokens.append(step * cfg.batch_size * model.config.ctx)
+    hist.eval_train.append(losses["train"])
+    hist.eval_val.append(losses["val"])
+    for callback in callbacks:
+        callback(hist)
+
+
+def train_budgets(model: GPT, data, cfg: TrainConfig, budgets, seed: int = 0) -> dict[int, tuple[History, dict]]:
     """Train `model` for each step budget in `budgets` under `cfg`'s WSD schedule (`cfg.steps` is
     ignored), sharing the stable phase: the cost is the longest run plus the other runs'
     cooldowns. Returns {steps: (History, final state_dict)}, each what `train` would give for
@@ -167,140 +263,10 @@ def train_budgets(model: GPT, data, cfg: TrainConfig, budgets, callbacks=()) -> 
         raise ValueError(f"train_budgets shares a stable phase, so cfg.schedule must be 'wsd', got {cfg.schedule!r}")
     if not budgets:
         raise ValueError("budgets must not be empty")
+    results, stable = {}, None
     for steps in budgets:
-        replace(cfg, steps=steps)  # validates each budget, warmup included
-    return _train(model, data, cfg, budgets, callbacks)
-
-
-def _train(model: GPT, data, cfg: TrainConfig, budgets: list[int], callbacks) -> dict[int, tuple[History, dict]]:
-    """The loop behind `train` and `train_budgets`: one pass to the longest budget; at each
-    shorter budget's decay start, a snapshot of everything that shapes the rest of the run
-    (weights, optimizer, data order, dropout RNG, history) from which its cooldown runs."""
-    dev = device()
-    model.to(dev).train()
-    opt = mup.optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas)
-    g = torch.Generator().manual_seed(cfg.seed)
-    hist, flops = History(), flops_per_token(model.config)
-    tokens_per_step = cfg.batch_size * model.config.ctx
-    start, pending = time.perf_counter(), []
-    runs = {steps: replace(cfg, steps=steps) for steps in budgets}
-    branch_at = {}  # step → the shorter budgets whose cooldown starts there
-    for steps in budgets[:-1]:
-        branch_at.setdefault(runs[steps].decay_start, []).append(steps)
-    cuda = [dev] if dev.type == "cuda" else []
-    results = {}
-
-    def step_once(step: int, run: TrainConfig, bar) -> None:
-        for group in opt.param_groups:
-            group["lr"] = run.lr * run.lr_factor(step) * group["lr_scale"]
-        x, y = data.batch("train", run.batch_size, model.config.ctx, g)
-        with _autocast(dev):
-            _, loss = model(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if run.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
-        opt.step()
-        pending.append(loss.detach())
-        hist.step.append(step + 1)
-        hist.tokens.append((step + 1) * tokens_per_step)
-        hist.flops.append(flops * hist.tokens[-1])
-        hist.seconds.append(time.perf_counter() - start)
-        if (step + 1) % run.eval_every == 0 or step + 1 == run.steps:
-            hist.train_loss.extend(torch.stack(pending).float().tolist())  # one device sync per eval
-            pending.clear()
-            _evaluate_into(hist, model, data, run, step + 1, hist.tokens[-1], callbacks)
-            bar.set_postfix(val=f"{hist.eval_val[-1]:.3f}")
-
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(cfg.seed)
-        bar = tqdm(total=sum(runs[s].steps - runs[s].decay_start for s in budgets[:-1]) + budgets[-1],
-                   desc=f"width {model.config.width}", leave=False, disable=not cfg.progress or building_book())
-        _evaluate_into(hist, model, data, cfg, 0, 0, callbacks)
-        for step in range(budgets[-1]):
-            for steps in branch_at.get(step, []):
-                snapshot = _snapshot(model, opt, g, hist, pending, cuda)
-                for s in range(step, steps):
-                    step_once(s, runs[steps], bar)
-                    bar.update()
-                results[steps] = (hist, {k: v.detach().clone() for k, v in model.state_dict().items()})
-                hist, pending = _restore(snapshot, model, opt, g, cuda)
-            step_once(step, runs[budgets[-1]], bar)
-            bar.update()
-        bar.close()
-    results[budgets[-1]] = (hist, model.state_dict())
-    model.eval()
-    return dict(sorted(results.items()))
-
-
-def _snapshot(model, opt, g, hist, pending, cuda) -> dict:
-    return {"model": copy.deepcopy(model.state_dict()), "opt": copy.deepcopy(opt.state_dict()),
-            "g": g.get_state(), "rng": torch.get_rng_state(),
-            "cuda_rng": [torch.cuda.get_rng_state(d) for d in cuda], "hist": copy.deepcopy(hist),
-            "pending": list(pending)}
-
-
-def _restore(snapshot: dict, model, opt, g, cuda) -> tuple[History, list]:
-    model.load_state_dict(snapshot["model"])
-    opt.load_state_dict(snapshot["opt"])
-    g.set_state(snapshot["g"])
-    torch.set_rng_state(snapshot["rng"])
-    for d, state in zip(cuda, snapshot["cuda_rng"], strict=True):
-        torch.cuda.set_rng_state(state, d)
-    return snapshot["hist"], snapshot["pending"]
-
-
-def train_budgets_cached(model_cfg: GPTConfig, cfg: TrainConfig, data, budgets, seed: int = 0,
-                         cache: Cache | None = None) -> dict[int, History]:
-    """`train_budgets` through the run cache: each budget is stored under the same name as
-    `train_cached(model_cfg, replace(cfg, steps=steps), ...)`, so either reads the other's runs."""
-    cache = cache or Cache()
-    names = {steps: _run_name(model_cfg, replace(cfg, steps=steps), data, seed) for steps in sorted(set(budgets))}
-    saved = {steps: cache.load_json(name) for steps, name in names.items()}
-    if all(h is not None and cache.path(names[s], ".pt").exists() for s, h in saved.items()):
-        return {steps: History.from_dict(h) for steps, h in saved.items()}
-    runs = train_budgets(GPT(model_cfg, seed), data, cfg, list(names))
-    for steps, (hist, state) in runs.items():
-        cache.save_state(names[steps], {k: v.cpu() for k, v in state.items()})
-        cache.save_json(names[steps], hist.to_dict())
-    return {steps: hist for steps, (hist, _) in runs.items()}
-
-
-def _run_name(model_cfg: GPTConfig, cfg: TrainConfig, data, seed: int) -> str:
-    code = source_fingerprint(lmlab.corpus, lmlab.model, mup, sys.modules[__name__],  # of scaling, only what
-                              lmlab.scaling.param_count, lmlab.scaling.flops_per_token)  # a History records
-    return "run-" + key(model_cfg.to_dict(), asdict(replace(cfg, progress=True)), data.fingerprint, seed, code)
-
-
-def _evaluate_into(hist, model, data, cfg, step, tokens, callbacks):
-    losses = evaluate(model, data, cfg.batch_size, cfg.eval_batches)
-    hist.eval_step.append(step)
-    hist.eval_tokens.append(tokens)
-    hist.eval_train.append(losses["train"])
-    hist.eval_val.append(losses["val"])
-    for callback in callbacks:
-        callback(hist)
-
-
-def train_cached(model_cfg: GPTConfig, cfg: TrainConfig, data, seed: int = 0, cache: Cache | None = None,
-                 callbacks=()) -> tuple[GPT, History]:
-    """`train` a fresh `GPT(model_cfg, seed)`, or load the identical run from the cache.
-
-    The key covers the model and training configs, the data's fingerprint, the
-    seed and the source of the modules that shape a run, so any change trains
-    afresh; chapters share models this way.
-    """
-    cache = cache or Cache()
-    name = _run_name(model_cfg, cfg, data, seed)
-    model = GPT(model_cfg, seed)
-    state, saved = cache.load_state(name), cache.load_json(name)
-    if state is not None and saved is not None:
-        model.load_state_dict(state)
-        hist = History.from_dict(saved)
-        for callback in callbacks:
-            callback(hist)
-        return model.to(device()).eval(), hist
-    hist = train(model, data, cfg, callbacks)
-    cache.save_state(name, {k: v.cpu() for k, v in model.state_dict().items()})
-    cache.save_json(name, hist.to_dict())
-    return model, hist
+        run = replace(cfg, steps=steps)  # validates each budget, warmup included
+        stable = train_until(model, data, run, seed, start=stable, stop=run.decay_start)  # the shared stable phase
+        end = train_until(model, data, run, seed, start=stable)  # this budget's own cooldown
+        results[steps] = (end.history, end.model)
+    return results

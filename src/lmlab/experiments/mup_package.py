@@ -87,7 +87,7 @@ def mup_package_optimizer(model: GPT, lr: float, betas=(0.9, 0.95)) -> torch.opt
 
 def package_coord_check(data, widths, steps: int = 5, lr: float = 2**-6, seeds=(0, 1, 2), *, batch_size: int = 16,
                         ctx: int = 64, base_width: int | None = None, tweak=None, **config):
-    """`lmlab.mup.coord_check`, run by the package's own coordinate-check loop on `mup_package_gpt`.
+    """`coord_check.coord_check`, run by the package's own coordinate-check loop on `mup_package_gpt`.
 
     Same fixed batch, same statistic, AdamW at lmlab's betas (the package's
     `get_coord_data` would build it at torch's default betas, so its `optcls` path

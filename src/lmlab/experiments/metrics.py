@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from lmlab.checks import check_positive_int
-from lmlab.model import GPT, eval_mode
-from lmlab.randomness import seeded
-from lmlab.sampling import generate
+from lmlab.model import GPT, eval_mode, model_device
+from lmlab.rng import seeded
+from lmlab.sampling import check_ids, generate
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # lower-cased letters, apostrophes inside a word kept
 
@@ -83,6 +83,7 @@ def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
         raise ValueError(f"start must be in [1, {T - 1}] for rows of {T} tokens, got {start}")
     if T > model.config.ctx:
         raise ValueError(f"rows must be at most ctx={model.config.ctx} tokens long, got {T}")
+    ids = check_ids(model, ids, "ids")
     with eval_mode(model):
         logits = model(ids[:, :-1]).float()
     return F.cross_entropy(logits[:, start - 1 :].flatten(0, 1), ids[:, start:].flatten()).item()
@@ -103,13 +104,12 @@ def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int
     if not 1 <= prompt_chars < texts.shape[1]:
         raise ValueError(f"prompt_chars must be in [1, {texts.shape[1] - 1}], got {prompt_chars}")
     chars, scorer = texts.shape[1] - prompt_chars, scorer or model
-    dev = next(model.parameters()).device
-    texts = texts.to(dev)
-    outputs = {"human": texts}
+    dev = model_device(model)
+    outputs = {"human": texts.cpu()}
     for name, filters in settings.items():
-        g = torch.Generator(device=dev).manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)  # on the CPU: the same texts whichever device computes
         with seeded(seed, dev):  # dropout's masks, when a setting leaves dropout on
-            outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters)
+            outputs[name] = generate(model, texts[:, :prompt_chars], chars, generator=g, **filters).cpu()
     rows = []
     for name, ids in outputs.items():
         samples = [tokenizer.decode(row[prompt_chars:]) for row in ids]
@@ -120,7 +120,7 @@ def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int
                      "distinct-4 chars": _distinct(samples, 4),
                      "distinct-8 chars": _distinct(samples, 8),
                      "repetition": repetition_rate(samples, window),
-                     "NLL": sample_nll(scorer, ids.to(next(scorer.parameters()).device), prompt_chars),
+                     "NLL": sample_nll(scorer, ids, prompt_chars),
                      **copied, "sample": samples[0]})
     return pd.DataFrame(rows).set_index("setting")
 

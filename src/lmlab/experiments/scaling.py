@@ -1,11 +1,11 @@
-"""Parameter and FLOP counting, and the fits of scaling laws.
+"""Scaling laws: the chapter's family of models and runs, and the fits.
 
-N counts non-embedding parameters as Kaplan et al. (2020) do (Chinchilla counts
-them all: `non_embedding=False`); training costs about 6 FLOPs per parameter
-per token (2 forward, 4 backward) plus the attention scores, 6·depth·ctx·width
-per token. The fits: a power law with an optional irreducible term and bootstrap
-intervals, Chinchilla's parametric L(N, D) fitted their way, its closed-form
-compute-optimal allocation, and the parabola of an IsoFLOP profile.
+The models share one shape (width = aspect · depth, fixed heads), and each size is
+trained as a WSD family over several step budgets (`run_spec`). Parameters and FLOPs
+are counted by `lmlab.model.param_count` and `flops_per_token`. The fits: a power law
+with an optional irreducible term and bootstrap intervals, Chinchilla's parametric
+L(N, D) fitted their way, its closed-form compute-optimal allocation, and the
+parabola of an IsoFLOP profile.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +16,10 @@ from scipy.optimize import least_squares, minimize
 from scipy.special import logsumexp
 
 from lmlab.checks import check_positive_int
+from lmlab.corpus import ALL
 from lmlab.model import GPTConfig
+from lmlab.runs import RunSpec, dataset
+from lmlab.train import TrainConfig
 
 
 def shaped(vocab_size: int, depth: int, aspect: int, heads: int, ctx: int, **config) -> GPTConfig:
@@ -28,19 +31,27 @@ def shaped(vocab_size: int, depth: int, aspect: int, heads: int, ctx: int, **con
     return GPTConfig(vocab_size, ctx=ctx, width=aspect * depth, depth=depth, heads=heads, **config)
 
 
-def param_count(cfg: GPTConfig, non_embedding: bool = True) -> int:
-    """Parameters of `GPT(cfg)` without building it: 12·width² + 4·width per block (Q, K, V,
-    output, a 4× MLP, two LayerNorms) plus the final LayerNorm; embeddings and readout on request."""
-    w = cfg.width
-    n = cfg.depth * (12 * w * w + 4 * w) + 2 * w
-    if not non_embedding:
-        n += (2 * cfg.vocab_size + cfg.ctx) * w
-    return n
+def model_config(sizes, depth: int) -> GPTConfig:
+    """The chapter's model at `depth`, at `budget().scaling` sizes: μP from the smallest width, so one
+    tuned LR serves every size."""
+    return shaped(dataset().vocab_size, depth, sizes.aspect, sizes.heads, sizes.ctx, param="mup",
+                  base_width=sizes.aspect * sizes.depths[0], init_std=sizes.init_std)
 
 
-def flops_per_token(cfg: GPTConfig) -> float:
-    """Training FLOPs per token, forward and backward: 6N + 6·depth·ctx·width (Kaplan et al. 2020, table 1)."""
-    return 6 * param_count(cfg) + 6 * cfg.depth * cfg.ctx * cfg.width
+def step_budgets(sizes, depth: int) -> tuple[int, ...]:
+    """The step budgets a size is trained for: every size gets `budgets`, the smallest also the long ones."""
+    return sizes.budgets + (sizes.long_budgets if depth in sizes.depths[: sizes.long_depths] else ())
+
+
+def run_spec(sizes, depth: int, log2_lr: float, budgets=None, seed: int = 0, train_chars: int | None = ALL
+             ) -> RunSpec:
+    """The WSD family of the model at `depth`, trained at LR 2**log2_lr for each of `budgets`
+    (default: `step_budgets`), evaluated at the end of each run only."""
+    budgets = tuple(budgets or step_budgets(sizes, depth))
+    train = TrainConfig(steps=max(budgets), batch_size=sizes.batch_size, lr=2.0**log2_lr, schedule="wsd",
+                        warmup_steps=sizes.warmup_steps, min_lr_ratio=0.0, eval_every=max(budgets),
+                        eval_batches=sizes.eval_batches, progress=False)
+    return RunSpec(model_config(sizes, depth), train, train_chars=train_chars, seed=seed, budgets=budgets)
 
 
 # ---------------------------------------------------------------- fits

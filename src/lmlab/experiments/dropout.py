@@ -19,10 +19,11 @@ import torch
 import torch.nn as nn
 
 from lmlab.checks import check_fraction, check_positive_int
-from lmlab.corpus import windows
-from lmlab.model import GPTConfig
-from lmlab.randomness import seeded
-from lmlab.train import EVAL_SEED
+from lmlab.corpus import eval_windows
+from lmlab.model import GPTConfig, model_device
+from lmlab.rng import seeded
+from lmlab.runs import RunSpec, dataset
+from lmlab.train import TrainConfig
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True, generator: torch.Generator | None = None):
@@ -78,12 +79,11 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
     if not any(p > 0 for _, p in dropout_sites(model)):
         raise ValueError("model has no dropout (every rate is 0), so MC dropout has nothing to sample; "
                          "train one with GPTConfig(dropout=p) for some p in (0, 1)")
-    dev = next(model.parameters()).device
-    window_gen = torch.Generator().manual_seed(EVAL_SEED)
+    dev = model_device(model)
     parts = []
     with seeded(seed, dev):
-        for _ in range(batches):
-            x, y = (t.to(dev) for t in windows(ids, batch_size, model.config.ctx, window_gen))
+        for x, y in eval_windows(ids, batch_size, model.config.ctx, batches):
+            x, y = x.to(dev), y.to(dev)
             model.eval()
             nll = -model(x).float().log_softmax(-1).gather(-1, y[..., None])[..., 0]
             model.train()  # dropout on, gradients still off
@@ -96,18 +96,16 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
     return Uncertainty(*(torch.cat([p[i].flatten().cpu() for p in parts]) for i in range(5)))
 
 
-def model_spec(sizes, p: float, chars: int | None, seed: int = 0) -> dict:
-    """The `lmlab.sweep` spec of chapter 4's model at `budget().dropout` sizes, trained at dropout
-    rate `p` on `chars` training characters (None: all of them): chapter 6 asks for the same
-    spec and gets chapter 4's run back from the run cache."""
-    from lmlab.sweep import dataset
-
+def model_spec(sizes, p: float, chars: int | None, seed: int = 0) -> RunSpec:
+    """Chapter 4's run at `budget().dropout` sizes: dropout rate `p`, the first `chars` training
+    characters (ALL: every one), and `seed` (init, data order and masks). Chapter 6 asks for the
+    same spec and gets chapter 4's run back from the run cache."""
     check_fraction("p", p, high_open=True)
     model = GPTConfig(dataset().vocab_size, ctx=sizes.ctx, width=sizes.width, depth=sizes.depth, heads=sizes.heads,
                       dropout=p)
-    train = dict(steps=sizes.steps, batch_size=sizes.batch_size, lr=sizes.lr, warmup_steps=sizes.warmup_steps,
-                 eval_every=sizes.eval_every, eval_batches=sizes.eval_batches)
-    return {"model": model.to_dict(), "train": train, "train_chars": chars, "seed": seed}
+    train = TrainConfig(steps=sizes.steps, batch_size=sizes.batch_size, lr=sizes.lr, warmup_steps=sizes.warmup_steps,
+                        eval_every=sizes.eval_every, eval_batches=sizes.eval_batches, progress=False)
+    return RunSpec(model, train, train_chars=chars, seed=seed)
 
 
 def best_rate(best_vals: dict) -> float:

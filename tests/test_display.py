@@ -1,12 +1,17 @@
-"""The plotting helpers: static slider figures, a live loss plot that redraws in place, panels."""
+"""What the reader sees: static slider figures, a live loss plot that redraws in place, panels."""
 
 import plotly.graph_objects as go
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from lmlab import viz
-from lmlab.train import History
+from lmlab import display as viz
+from lmlab import sampling
+from lmlab.display import panels, plumbing
+from lmlab.display import randomness as randomness_figs
+from lmlab.display import sampling as sampling_figs
+from lmlab.display import scaling as scaling_figs
+from lmlab.history import History
 
 
 @pytest.fixture
@@ -76,14 +81,14 @@ def test_panel_live_builds_the_widget(shell, monkeypatch):
 
 
 def test_glue_stores_a_figure_through_its_mime_bundle():
-    bundle = viz._MimeBundle(go.Figure(go.Scatter(y=[1])))
+    bundle = plumbing.MimeBundle(go.Figure(go.Scatter(y=[1])))
     assert bundle._repr_mimebundle_()
 
 
 def test_prediction_figure_marks_the_fits_optimum():
-    from lmlab.scaling import EPOCH, compute_optimal
+    from lmlab.experiments.scaling import EPOCH, compute_optimal
 
-    fig = viz.prediction_figure(EPOCH, 1e21, (1e8, 1e11), trained={"N": 1e9, "final_val": 2.5})
+    fig = scaling_figs.prediction_figure(EPOCH, 1e21, (1e8, 1e11), trained={"N": 1e9, "final_val": 2.5})
     curve, star, run = fig.data
     n_opt, _ = compute_optimal(1e21, EPOCH)
     assert star.x[0] == n_opt and min(curve.y) >= star.y[0] - 1e-9  # nothing on the line beats the optimum
@@ -120,8 +125,8 @@ def test_training_panel_redraws_while_training_and_keeps_finished_runs(monkeypat
     import ipywidgets as widgets
 
     calls, shown = [], []
-    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
-    monkeypatch.setattr(viz, "display", shown.append)
+    monkeypatch.setattr(panels, "displayable", lambda fig: fig)
+    monkeypatch.setattr(panels, "display", shown.append)
 
     def fake_train(callback, p):
         h = history(0)
@@ -148,8 +153,8 @@ def test_live_panel_reports_a_bad_value_and_keeps_the_last_figure(monkeypatch):
     import ipywidgets as widgets
 
     shown = []
-    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
-    monkeypatch.setattr(viz, "display", shown.append)
+    monkeypatch.setattr(panels, "displayable", lambda fig: fig)
+    monkeypatch.setattr(panels, "display", shown.append)
 
     def update(prompt):
         if "z" in prompt:
@@ -173,7 +178,7 @@ def test_sampling_figure_slides_over_settings():
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     frames = {1: (probs, torch.tensor([1.0, 0, 0, 0]), ["aaaa", "aaaa"]),
               "all": (probs, probs, ["ab c", "c ba"])}
-    fig = viz.sampling_figure(frames, chars, "k", "prompt", active=1)
+    fig = sampling_figs.sampling_figure(frames, chars, "k", "prompt", active=1)
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "all"]
     bars = [t for t in fig.data if t.type == "bar"]
     assert list(bars[0].x) == ["a", "b", "␣", "c"]  # most likely first, the space made visible
@@ -194,21 +199,21 @@ def tiny_sampler():
 
 def test_sampling_frame_keeps_the_prompt_within_the_cache_and_k_one_is_greedy():
     model, tok = tiny_sampler()
-    probs, filtered, samples = viz.sampling_frame(model, tok, "abcde" * 10, chars=6, samples=3, top_k=1)
+    probs, filtered, samples = sampling.sampling_frame(model, tok, "abcde" * 10, chars=6, samples=3, top_k=1)
     assert abs(probs.sum().item() - 1) < 1e-5 and (filtered > 0).sum().item() == 1
     assert len(samples) == 3 and len(set(samples)) == 1 and all(len(s) == 6 for s in samples)
 
 
 def test_sampling_panel_redraws_for_each_setting_and_reports_a_bad_prompt(monkeypatch):
     shown = []
-    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
-    monkeypatch.setattr(viz, "display", shown.append)
+    monkeypatch.setattr(panels, "displayable", lambda fig: fig)
+    monkeypatch.setattr(panels, "display", shown.append)
     model, tok = tiny_sampler()
-    panel = viz.sampling_panel(model, tok, "abc", chars=6, samples=2)
+    panel = sampling_figs.sampling_panel(model, tok, "abc", chars=6, samples=2)
     controls, status = panel.children[0].children[:-1], panel.children[0].children[-1]
     prompt, k = controls[0], controls[1]
     assert shown[-1].layout.title.text == "k = all, T = 1.0, top-p = 1.0, min-p = 0.0"
-    k.value = 1
+    k.value = "1"
     assert shown[-1].layout.title.text.startswith("k = 1, ") and len(set(shown[-1].data[-1].cells.values[0])) == 1
     prompt.value = "abz"
     assert "'z'" in status.value and len(shown) == 2
@@ -219,7 +224,7 @@ def test_sampling_figure_sets_samplers_side_by_side():
 
     chars, probs = "ab c", torch.tensor([0.5, 0.3, 0.15, 0.05])
     frames = {k: {"p = 0": (probs, probs, [f"left {k}"]), "p = 0.2": (probs, probs, [f"right {k}"])} for k in (1, 2)}
-    fig = viz.sampling_figure(frames, chars, "k", "prompt")
+    fig = sampling_figs.sampling_figure(frames, chars, "k", "prompt")
     assert [a.text for a in fig.layout.annotations] == ["p = 0", "p = 0.2"]
     visible = [t for t in fig.data if t.visible is not False]
     assert [t.type for t in visible] == ["bar", "bar", "table", "bar", "bar", "table"]
@@ -230,32 +235,32 @@ def test_sampling_figure_sets_samplers_side_by_side():
 
 def test_sampling_frame_with_a_continuation_longer_than_ctx_keeps_half_the_window():
     model, tok = tiny_sampler()  # ctx 16
-    _, _, samples = viz.sampling_frame(model, tok, "abcde" * 10, chars=40, samples=2, seed=1, top_k=3)
+    _, _, samples = sampling.sampling_frame(model, tok, "abcde" * 10, chars=40, samples=2, seed=1, top_k=3)
     assert len(samples) == 2 and all(len(s) == 40 for s in samples)
 
 
 def test_samples_grid_is_a_table_of_rows_and_columns():
-    fig = viz.samples_grid({"p = 0": {"greedy": "aa\nb", "top-k": "xy"}, "p = 0.2": {"greedy": "c", "top-k": "d"}},
-                           corner="model")
+    fig = sampling_figs.samples_grid({"p = 0": {"greedy": "aa\nb", "top-k": "xy"},
+                                      "p = 0.2": {"greedy": "c", "top-k": "d"}}, corner="model")
     table = fig.data[0]
     assert list(table.header.values) == ["model", "greedy", "top-k"]
     assert [list(c) for c in table.cells.values] == [["<b>p = 0</b>", "<b>p = 0.2</b>"], ["aa<br>b", "c"], ["xy", "d"]]
-    assert viz.samples_grid({"r": {"c": "x\n" * 30}}).layout.height > fig.layout.height  # as tall as its text
+    assert sampling_figs.samples_grid({"r": {"c": "x\n" * 30}}).layout.height > fig.layout.height  # as tall as its text
 
 
 def test_wrapped_keeps_line_breaks_and_breaks_long_lines():
-    assert viz.wrapped("ab cd\n\nef", 80) == "ab cd<br><br>ef"
-    assert viz.wrapped("aaaa bbbb cccc", 9) == "aaaa bbbb<br>cccc"
-    assert viz.wrapped("x" * 10, 4) == "xxxx<br>xxxx<br>xx"
+    assert sampling_figs.wrapped("ab cd\n\nef", 80) == "ab cd<br><br>ef"
+    assert sampling_figs.wrapped("aaaa bbbb cccc", 9) == "aaaa bbbb<br>cccc"
+    assert sampling_figs.wrapped("x" * 10, 4) == "xxxx<br>xxxx<br>xx"
 
 
 def test_randomness_panel_moves_only_the_top_k_column_with_the_seed(monkeypatch):
     shown = []
-    monkeypatch.setattr(viz, "displayable", lambda fig: fig)
-    monkeypatch.setattr(viz, "display", shown.append)
+    monkeypatch.setattr(panels, "displayable", lambda fig: fig)
+    monkeypatch.setattr(panels, "display", shown.append)
     model, tok = tiny_sampler()
     other = type(model)(model.config, seed=5)
-    panel = viz.randomness_panel({"p = 0": model, "p = 0.2": other}, tok, "abc", chars=30, samples=3)
+    panel = randomness_figs.randomness_panel({"p = 0": model, "p = 0.2": other}, tok, "abc", chars=30, samples=3)
     which, k, seed, prompt = panel.children[0].children[:4]
 
     def columns():
@@ -264,8 +269,8 @@ def test_randomness_panel_moves_only_the_top_k_column_with_the_seed(monkeypatch)
     greedy, sampled = columns()
     assert len(set(greedy)) == 1 and len(set(sampled)) == 3  # greedy: one text three times
     calls = []
-    frame = viz.sampling_frame
-    monkeypatch.setattr(viz, "sampling_frame", lambda *a, **kw: calls.append(kw) or frame(*a, **kw))
+    frame = sampling.sampling_frame
+    monkeypatch.setattr(randomness_figs, "sampling_frame", lambda *a, **kw: calls.append(kw) or frame(*a, **kw))
     seed.value = 1
     assert columns()[0] == greedy and columns()[1] != sampled
     assert calls == [{"top_k": 10}]  # the greedy column is not computed again
@@ -280,8 +285,39 @@ def test_frontier_figure_draws_each_family_and_the_reference_in_every_panel():
 
     table = pd.DataFrame({"NLL": [1.9, 1.0, 1.5, 1.95], "distinct-4 chars": [0.3, 0.01, 0.2, 0.4],
                           "repetition": [0.0, 0.5, 0.0, 0.0]}, index=["human", "greedy", "k = 5", "pure"])
-    fig = viz.frontier_figure(table, {"top-k": ["greedy", "k = 5", "pure"]}, ys=("distinct-4 chars", "repetition"))
+    fig = sampling_figs.frontier_figure(table, {"top-k": ["greedy", "k = 5", "pure"]},
+                                        ys=("distinct-4 chars", "repetition"))
     assert [t.name for t in fig.data] == ["top-k", "human text"] * 2
     assert [t.showlegend for t in fig.data] == [True, True, False, False]
     assert list(fig.data[2].y) == [0.5, 0.0, 0.0] and fig.data[3].marker.symbol == "star"
     assert fig.layout.yaxis2.title.text == "repetition"
+
+
+def test_a_choice_slider_shows_labels_and_hands_over_values():
+    slider = viz.choice_slider({"4,096": 4096, "all": None}, None, "characters")
+    assert slider.value == "all" and viz.value_of(slider) is None
+    slider.value = "4,096"
+    assert viz.value_of(slider) == 4096
+    assert viz.value_of(viz.k_slider()) is None and viz.value_of(viz.k_slider(10)) == 10
+
+
+def test_a_panel_whose_update_raises_shows_the_error_and_stays_alive(monkeypatch):
+    """Any error, not only a ValueError: the message replaces "running…" and the next move works."""
+    import ipywidgets as widgets
+
+    shown = []
+    monkeypatch.setattr(panels, "displayable", lambda fig: fig)
+    monkeypatch.setattr(panels, "display", shown.append)
+
+    def update(n):
+        if n == 2:
+            raise RuntimeError("the model's weights are NaN")
+        return go.Figure(go.Bar(y=[n]))
+
+    box = widgets.IntText(value=1)
+    panel = viz.live_panel(update, {"n": box}, note="ready")
+    status = panel.children[0].children[-1]
+    box.value = 2
+    assert "RuntimeError: the model's weights are NaN" in status.value and "running" not in status.value
+    box.value = 3
+    assert status.value == "ready" and shown[-1].data[0].y == (3,)

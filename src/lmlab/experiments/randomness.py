@@ -8,26 +8,14 @@ character is among the model's top k (`top_k_hit_rate`); temperature alone can
 move the held-out loss (`loss_vs_temperature`), by undoing over- or underconfidence.
 """
 
-from contextlib import contextmanager
-
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from lmlab.checks import check_positive_int, check_range
-from lmlab.corpus import windows
-from lmlab.model import GPT, eval_mode
-from lmlab.train import EVAL_SEED
-
-
-@contextmanager
-def seeded(seed: int, device: torch.device | str = "cpu"):
-    """Torch's global RNG (and `device`'s, on a GPU) seeded with `seed` for the block, then put back
-    as it was: the draws inside (e.g. dropout's masks) repeat, and the caller's stream is untouched."""
-    device = torch.device(device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
+from lmlab.corpus import eval_windows
+from lmlab.model import GPT, eval_mode, model_device
+from lmlab.rng import seeded
 
 
 @torch.no_grad()
@@ -37,7 +25,7 @@ def rerun_difference(model: GPT, idx: torch.Tensor, training: bool = False, seed
     (`training`) when p > 0. The global RNG is left as it was."""
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least two seeds, got {tuple(seeds)}")
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     passes = []
     with eval_mode(model, not training):
         for seed in seeds:
@@ -51,20 +39,11 @@ def argmax_agreement(model: GPT, idx: torch.Tensor, seed: int = 0) -> float:
     """The share of positions of `idx` where one thinned network (dropout on, masks from `seed`)
     picks the same most likely next token as the full eval-mode network: how much randomness
     dropout left on at inference gives a greedy decoder."""
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     with eval_mode(model, enabled=False), seeded(seed, dev):
         thinned = model(idx.to(dev)).argmax(-1)
     with eval_mode(model):
         return (model(idx.to(dev)).argmax(-1) == thinned).double().mean().item()
-
-
-def mean_difference(a, b) -> tuple[float, float]:
-    """mean(a) − mean(b) of two sets of per-seed results, and its standard error
-    √(s_a²/n_a + s_b²/n_b): the seed noise a difference between two settings must exceed."""
-    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a and b must hold at least two seeds each, got {len(a)} and {len(b)}")
-    return a.mean() - b.mean(), (a.var() / len(a) + b.var() / len(b)) ** 0.5
 
 
 @torch.no_grad()
@@ -72,11 +51,10 @@ def heldout_logits(model: GPT, ids: torch.Tensor, batch_size: int, batches: int)
     """Eval-mode logits (N, vocab) and next characters (N,) on `batches` windows of `ids`, drawn
     as `train.evaluate` draws them (the same windows for every model of one ctx)."""
     check_positive_int("batches", batches)
-    dev, g = next(model.parameters()).device, torch.Generator().manual_seed(EVAL_SEED)
+    dev = model_device(model)
     logits, targets = [], []
     with eval_mode(model):
-        for _ in range(batches):
-            x, y = windows(ids, batch_size, model.config.ctx, g)
+        for x, y in eval_windows(ids, batch_size, model.config.ctx, batches):
             logits.append(model(x.to(dev)).float().flatten(0, 1).cpu())
             targets.append(y.flatten().long())
     return torch.cat(logits), torch.cat(targets)

@@ -1,0 +1,69 @@
+"""Chapter 3's figures: log-log plots of loss, IsoFLOP profiles, and what a fitted law predicts."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lmlab.display.figures import slider_figure
+from lmlab.display.style import COLORS
+from lmlab.experiments.scaling import compute_optimal
+
+
+def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: str = "",
+                  xaxis_title: str = "", yaxis_title: str = "loss (nats per character)",
+                  label=lambda value: str(value)) -> go.Figure:
+    """`y` against `x` on log-log axes, one coloured line of markers per value of `by`;
+    `fits` maps a value of `by` to a callable drawn as a dashed line over that group's x."""
+    fig = go.Figure()
+    for i, (value, group) in enumerate(df.sort_values(x).groupby(by, sort=True)):
+        color = COLORS[i % len(COLORS)]
+        fig.add_trace(go.Scatter(x=group[x], y=group[y], name=label(value), mode="markers+lines",
+                                 line=dict(color=color, width=1), marker=dict(size=7)))
+        if fits and value in fits:
+            xs = np.geomspace(group[x].min(), group[x].max(), 50)
+            fig.add_trace(go.Scatter(x=xs, y=fits[value](xs), name=f"fit, {label(value)}", mode="lines",
+                                     line=dict(color=color, dash="dash", width=2), hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, xaxis_type="log",
+                      yaxis_type="log", hovermode="closest")
+    return fig
+
+
+def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figure:
+    """Loss against N along each compute budget's IsoFLOP line, its parabola in log N and its
+    bottom; a slider picks the budget, the other budgets stay in grey."""
+    background, frames = [], {}
+    for C, group in profiles.groupby("C", sort=True):
+        background.append(go.Scatter(x=group.N, y=group.L, mode="lines", line=dict(color="#ccc"), showlegend=False,
+                                     hoverinfo="skip"))
+        c2, c1, c0 = np.polyfit(np.log(group.N), group.L, 2)
+        xs = np.geomspace(group.N.min(), group.N.max(), 60)
+        n_opt = optima.loc[C, "N_opt"]
+        frames[f"{C:.2g}"] = [
+            go.Scatter(x=group.N, y=group.L, name="runs (interpolated to C)", mode="markers",
+                       marker=dict(color=COLORS[0], size=9)),
+            go.Scatter(x=xs, y=c2 * np.log(xs) ** 2 + c1 * np.log(xs) + c0, name="parabola in log N", mode="lines",
+                       line=dict(color=COLORS[1], dash="dash")),
+            go.Scatter(x=[n_opt], y=[c2 * np.log(n_opt) ** 2 + c1 * np.log(n_opt) + c0], name="optimum N",
+                       mode="markers", marker=dict(color=COLORS[1], size=14, symbol="star"))]
+    fig = slider_figure(frames, "C (FLOPs)", background=background, active=len(frames) // 2, title=title,
+                        xaxis_title="non-embedding parameters N", yaxis_title="loss (nats per character)",
+                        height=460, hovermode="closest")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def prediction_figure(fit, C: float, n_range: tuple[float, float], trained: dict | None = None) -> go.Figure:
+    """The loss a Chinchilla fit (`lmlab.scaling.Chinchilla`) predicts along the IsoFLOP line of
+    compute C (D = C / 6N) over `n_range`, its optimum, and a run `trained` on it ({"N", "final_val"})."""
+
+
+    n = np.geomspace(*n_range, 80)
+    n_opt, d_opt = compute_optimal(C, fit)
+    fig = go.Figure([go.Scatter(x=n, y=fit(n, C / (6 * n)), name="predicted by the fit", mode="lines"),
+                     go.Scatter(x=[n_opt], y=[fit(n_opt, d_opt)], name=f"optimum: N {n_opt:,.0f}, D {d_opt:,.0f}",
+                                mode="markers", marker=dict(size=14, symbol="star"))])
+    if trained is not None:
+        fig.add_scatter(x=[trained["N"]], y=[trained["final_val"]], name="trained just now", mode="markers",
+                        marker=dict(size=12, color=COLORS[1]))
+    fig.update_layout(title=f"C = {C:.2g} FLOPs", xaxis_type="log", xaxis_title="non-embedding parameters N",
+                      yaxis_title="loss (nats per character)", hovermode="closest")
+    return fig
