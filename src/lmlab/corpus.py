@@ -134,6 +134,8 @@ class CharDataset:
                 raise ValueError(f"text must be long enough for a {split} split of at least 2 characters at "
                                  f"val_fraction={val_fraction!r}, got {len(part)} of {len(text)} characters")
         self.tokenizer = CharTokenizer(text)
+        if self.tokenizer.vocab_size < 2:
+            raise ValueError(f"text must hold at least 2 distinct characters, got {self.tokenizer.chars}")
         self.train, self.val = (self._encode(t) for t in (train_text, val_text))
         self.fingerprint = hashlib.sha256(
             f"{val_fraction}|{train_chars}|".encode() + text.encode()).hexdigest()[:16]

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmlab import mup
-from lmlab.checks import check_choice, check_fraction, check_positive, check_positive_int
+from lmlab.checks import check_choice, check_fraction, check_int, check_positive, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class GPTConfig:
     zero_readout: bool = False
 
     def __post_init__(self):
-        for name in ("vocab_size", "ctx", "width", "depth", "heads"):
+        check_int("vocab_size", self.vocab_size, 2)  # one character leaves nothing to predict
+        for name in ("ctx", "width", "depth", "heads"):
             check_positive_int(name, getattr(self, name))
         if self.width % self.heads:
             raise ValueError(f"width must be divisible by heads ({self.heads}), got width={self.width}")

@@ -95,13 +95,17 @@ class TrainConfig:
         return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
 
 
+DIVERGED = 10.0  # an evaluation loss above this many times ln(vocab) (uniform guessing) is a run that blew up
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: the run is useless from here on, so it stops."""
+    """The loss became NaN or infinite, or an evaluation loss rose above `DIVERGED` × ln(vocab): the
+    run is useless from here on, so it stops instead of training on."""
 
     def __init__(self, step: int, loss: float, cfg: TrainConfig):
         self.step, self.loss, self.lr = step, loss, cfg.lr
         hint = "keep gradient clipping on (grad_clip=1.0) or " if cfg.grad_clip is None else ""
-        super().__init__(f"training diverged: the loss became {loss} at step {step} (lr {cfg.lr:g}, grad_clip "
+        super().__init__(f"training diverged: the loss became {loss:g} at step {step} (lr {cfg.lr:g}, grad_clip "
                          f"{cfg.grad_clip}); {hint}try a smaller learning rate, e.g. lr={cfg.lr / 10:g}")
 
 
@@ -243,7 +247,7 @@ def _record_losses(hist: History, losses: list, cfg: TrainConfig) -> None:
 def _evaluate_into(hist: History, model, data, cfg: TrainConfig, step: int, callbacks) -> None:
     losses = evaluate(model, data, cfg.batch_size, cfg.eval_batches)
     for loss in losses.values():
-        if not math.isfinite(loss):
+        if not math.isfinite(loss) or loss > DIVERGED * math.log(model.config.vocab_size):
             raise TrainingDiverged(step, loss, cfg)
     hist.eval_step.append(step)
     hist.eval_tokens.append(step * cfg.batch_size * model.config.ctx)
