@@ -20,13 +20,14 @@ SMOKE_DIR := _build/smoke
 export LMLAB_CACHE ?= $(CURDIR)/.lmlab_cache
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install book test lint unit nbval smoke-book browser browser-book lab bench clean
+.PHONY: help install book test lint unit devices nbval smoke-book browser browser-book colab-check lab bench clean
 
 help:
 	@echo "make book   - build the book (HTML in _build/html) at 'book' budget"
 	@echo "make test   - ruff, unit tests, nbval at 'smoke' budget, smoke book build, browser checks"
 	@echo "make lab    - open the notebooks in JupyterLab"
 	@echo "make bench  - training throughput, dropout cost and sampling latency benchmarks (results in benchmarks/)"
+	@echo "make colab-check - the Colab cell in a Colab-like virtualenv (installs from the package index)"
 	@echo "make clean  - remove builds, caches and the virtualenv"
 
 install: $(STAMP)
@@ -66,13 +67,17 @@ book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
 	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: lint unit nbval smoke-book browser
+test: lint unit devices nbval smoke-book browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q -m "not browser"
+	$(PY) -m pytest tests -q -m "not browser and not notebooks and not colab"
+
+# every notebook at `smoke` budget with its models on a stand-in accelerator: mixing devices fails here, not in Colab
+devices: $(STAMP)
+	$(PY) -m pytest tests/test_devices.py -q -m notebooks
 
 nbval: $(STAMP)
 	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
@@ -88,6 +93,10 @@ browser: $(STAMP)
 
 browser-book: $(STAMP)
 	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py -q -rs -m browser
+
+# the Colab cell in a Colab-like virtualenv: lmlab installs, Colab's ipywidgets 7.7.1 stays, chapter 1 runs
+colab-check: $(STAMP)
+	$(PY) -m pytest tests/test_colab.py -q -rs -m colab
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/

@@ -1,0 +1,129 @@
+"""A stand-in accelerator for a CPU-only machine: catches code that mixes devices, as a GPU would.
+
+On a GPU, a tensor made on the CPU that meets a model on CUDA raises "Expected all
+tensors to be on the same device". On a CPU-only machine every tensor is on the CPU,
+so such code passes every test and fails in the reader's Colab. This module makes a
+second device: `install()` makes `lmlab.device()` return `meta`, and a
+TorchDispatchMode runs every operation on the CPU while tracking which tensors live on
+the "accelerator" (an `OnAccelerator` wrapper that reports device `meta`). An operation
+that mixes the two raises, as CUDA does, with the same exceptions CUDA allows: 0-d CPU
+tensors (scalars), CPU index tensors, and explicit copies. A CPU generator driving a
+draw on the accelerator raises too, and so does `.numpy()` of an accelerator tensor.
+
+Every value is real (computed on the CPU), so whole notebooks run: `.item()`,
+`.tolist()` and `.cpu()` work as they do on a GPU.
+"""
+
+import sys
+from contextlib import contextmanager
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+ACCELERATOR = torch.device("meta")  # a device every CPU build knows, standing in for "cuda"
+aten = torch.ops.aten
+MAY_MIX = {aten.copy_.default, aten._to_copy.default, aten.index.Tensor, aten.index_put_.default,
+           aten.index_put.default, aten._index_put_impl_.default}  # what CUDA itself accepts across devices
+
+
+class DeviceMismatch(RuntimeError):
+    pass
+
+
+class OnAccelerator(torch.Tensor):
+    """A CPU tensor (`elem`) that claims to live on the accelerator."""
+
+    @staticmethod
+    def __new__(cls, elem: torch.Tensor):
+        r = torch.Tensor._make_wrapper_subclass(cls, elem.shape, strides=elem.stride(),
+                                                storage_offset=elem.storage_offset(), dtype=elem.dtype,
+                                                layout=elem.layout, device=ACCELERATOR,
+                                                requires_grad=elem.requires_grad)
+        r.elem = elem
+        return r
+
+    def __repr__(self):
+        return f"OnAccelerator({self.elem!r})"
+
+    def tolist(self):
+        return self.elem.tolist()
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert an accelerator tensor to numpy. Use Tensor.cpu() to copy the tensor to host "
+                        "memory first.")
+
+    def __array__(self, *args, **kwargs):
+        return self.numpy()
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise RuntimeError(f"{func} reached an accelerator tensor outside the FakeAccelerator mode")
+
+
+def _is_accelerator(device) -> bool:
+    return device is not None and torch.device(device).type == ACCELERATOR.type
+
+
+class FakeAccelerator(TorchDispatchMode):
+    """Runs every aten operation on the CPU, raising where CUDA would refuse to mix devices."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat, _ = tree_flatten((args, kwargs))
+        on = [t for t in flat if isinstance(t, OnAccelerator)]
+        off = [t for t in flat if isinstance(t, torch.Tensor) and not isinstance(t, OnAccelerator) and t.dim() > 0]
+        if on and off and func not in MAY_MIX:
+            raise DeviceMismatch(f"Expected all tensors to be on the same device, but found at least two devices, "
+                                 f"{ACCELERATOR} (standing in for cuda) and cpu! (in {func})")
+        generator = kwargs.get("generator")
+        if on and generator is not None and generator.device.type == "cpu":
+            raise DeviceMismatch(f"Expected a 'cuda' device type for generator but found 'cpu' (in {func})")
+        target = kwargs.get("device")
+        args = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, args)
+        kwargs = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, kwargs)
+        if _is_accelerator(target):
+            kwargs["device"] = torch.device("cpu")
+        out = func(*args, **kwargs)
+        if target is not None:  # a factory or a copy: where it was asked to go
+            wrap = _is_accelerator(target)
+        else:  # a computation: where its inputs were
+            wrap = bool(on)
+        if not wrap:
+            return out
+        return tree_map(lambda x: OnAccelerator(x) if type(x) is torch.Tensor else x, out)
+
+
+def _patch_device() -> list:
+    """Point every lmlab module's `device` function (and aliases of it) at the stand-in accelerator;
+    returns what to put back."""
+    import lmlab
+
+    original, undo = lmlab.device, []
+    for name, module in list(sys.modules.items()):
+        if name == "lmlab" or name.startswith("lmlab."):
+            for attr, value in list(vars(module).items()):
+                if value is original:
+                    undo.append((module, attr, value))
+                    setattr(module, attr, lambda: ACCELERATOR)
+    return undo
+
+
+@contextmanager
+def accelerator():
+    """In this block, `lmlab.device()` is the stand-in accelerator and mixing devices raises."""
+    undo = _patch_device()
+    try:
+        with FakeAccelerator():
+            yield ACCELERATOR
+    finally:
+        for module, attr, value in undo:
+            setattr(module, attr, value)
+
+
+def install() -> FakeAccelerator:
+    """The same for the rest of this thread: a kernel's startup file calls this before any cell."""
+    _patch_device()
+    mode = FakeAccelerator()
+    mode.__enter__()
+    return mode
