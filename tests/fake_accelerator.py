@@ -7,8 +7,9 @@ second device: `install()` makes `lmlab.device()` return `meta`, and a
 TorchDispatchMode runs every operation on the CPU while tracking which tensors live on
 the "accelerator" (an `OnAccelerator` wrapper that reports device `meta`). An operation
 that mixes the two raises, as CUDA does, with the same exceptions CUDA allows: 0-d CPU
-tensors (scalars), CPU index tensors, and explicit copies. A CPU generator driving a
-draw on the accelerator raises too, and so does `.numpy()` of an accelerator tensor.
+tensors (scalars), CPU index tensors, and explicit copies. A generator on the wrong device
+for its draw raises too (`torch.Generator(device=...)` knows the stand-in), and so does
+`.numpy()` of an accelerator tensor.
 
 Every value is real (computed on the CPU), so whole notebooks run: `.item()`,
 `.tolist()` and `.cpu()` work as they do on a GPU.
@@ -18,6 +19,7 @@ import sys
 from contextlib import contextmanager
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
@@ -61,6 +63,32 @@ class OnAccelerator(torch.Tensor):
         raise RuntimeError(f"{func} reached an accelerator tensor outside the FakeAccelerator mode")
 
 
+class AcceleratorGenerator(torch.Generator):
+    """`torch.Generator(device=...)` that also knows the stand-in: a CPU generator underneath, which
+    claims the accelerator's device, as a CUDA generator would for CUDA draws."""
+
+    def __new__(cls, device="cpu"):
+        claims = torch.device(device)
+        generator = super().__new__(cls, "cpu" if claims.type == ACCELERATOR.type else claims)
+        generator._claims = claims
+        return generator
+
+    def __init__(self, device="cpu"):
+        pass
+
+    @property
+    def device(self):
+        return self._claims
+
+    def manual_seed(self, seed):  # torch's returns a plain Generator, which would forget the claim
+        super().manual_seed(seed)
+        return self
+
+    def set_state(self, state):
+        super().set_state(state)
+        return self
+
+
 def _is_accelerator(device) -> bool:
     return device is not None and torch.device(device).type == ACCELERATOR.type
 
@@ -76,9 +104,6 @@ class FakeAccelerator(TorchDispatchMode):
         if on and off and func not in MAY_MIX:
             raise DeviceMismatch(f"Expected all tensors to be on the same device, but found at least two devices, "
                                  f"{ACCELERATOR} (standing in for cuda) and cpu! (in {func})")
-        generator = kwargs.get("generator")
-        if on and generator is not None and generator.device.type == "cpu":
-            raise DeviceMismatch(f"Expected a 'cuda' device type for generator but found 'cpu' (in {func})")
         target = kwargs.get("device")
         args = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, args)
         kwargs = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, kwargs)
@@ -94,12 +119,30 @@ class FakeAccelerator(TorchDispatchMode):
         return tree_map(lambda x: OnAccelerator(x) if type(x) is torch.Tensor else x, out)
 
 
+class GeneratorCheck(TorchFunctionMode):
+    """Generators are checked where the caller's objects are still whole (the dispatcher below
+    re-wraps them): a draw must use a generator of the device it draws on, as CUDA demands."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        generator = kwargs.get("generator")
+        if isinstance(generator, torch.Generator):
+            flat, _ = tree_flatten((args, kwargs))
+            draws_there = any(isinstance(t, OnAccelerator) for t in flat) or _is_accelerator(kwargs.get("device"))
+            if draws_there != _is_accelerator(generator.device):
+                want, got = ("cuda", "cpu") if draws_there else ("cpu", "cuda")
+                raise DeviceMismatch(f"Expected a '{want}' device type for generator but found '{got}' "
+                                     f"(in {getattr(func, '__name__', func)})")
+        return func(*args, **kwargs)
+
+
 def _patch_device() -> list:
     """Point every lmlab module's `device` function (and aliases of it) at the stand-in accelerator;
     returns what to put back."""
     import lmlab
 
-    original, undo = lmlab.device, []
+    original, undo = lmlab.device, [(torch, "Generator", torch.Generator)]
+    torch.Generator = AcceleratorGenerator
     for name, module in list(sys.modules.items()):
         if name == "lmlab" or name.startswith("lmlab."):
             for attr, value in list(vars(module).items()):
@@ -114,16 +157,17 @@ def accelerator():
     """In this block, `lmlab.device()` is the stand-in accelerator and mixing devices raises."""
     undo = _patch_device()
     try:
-        with FakeAccelerator():
+        with GeneratorCheck(), FakeAccelerator():
             yield ACCELERATOR
     finally:
         for module, attr, value in undo:
             setattr(module, attr, value)
 
 
-def install() -> FakeAccelerator:
+def install() -> tuple:
     """The same for the rest of this thread: a kernel's startup file calls this before any cell."""
     _patch_device()
-    mode = FakeAccelerator()
-    mode.__enter__()
-    return mode
+    modes = GeneratorCheck(), FakeAccelerator()
+    for mode in modes:
+        mode.__enter__()
+    return modes

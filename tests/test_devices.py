@@ -109,6 +109,9 @@ def test_the_stand_in_catches_what_cuda_refuses(tiny_cfg):
         probs = torch.full((1, tiny_cfg.vocab_size), 1.0 / tiny_cfg.vocab_size).to(dev)
         with pytest.raises(fake_accelerator.DeviceMismatch, match="generator"):
             torch.multinomial(probs, 1, generator=torch.Generator())  # a CPU generator drawing on the accelerator
+        assert torch.multinomial(probs, 1, generator=torch.Generator(device=dev).manual_seed(0)).device == dev
+        with pytest.raises(fake_accelerator.DeviceMismatch, match="generator"):
+            torch.randint(3, (2,), generator=torch.Generator(device=dev))  # an accelerator generator for a CPU draw
         with pytest.raises(TypeError, match="numpy"):
             probs.numpy()
         logits = model(torch.zeros(1, 4, dtype=torch.long).to(dev))
