@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten
 
 ACCELERATOR = torch.device("meta")  # a device every CPU build knows, standing in for "cuda"
 aten = torch.ops.aten
@@ -97,26 +97,41 @@ class FakeAccelerator(TorchDispatchMode):
     """Runs every aten operation on the CPU, raising where CUDA would refuse to mix devices."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        # aten arguments are flat: tensors, lists of tensors, numbers (no pytree: it was most of the cost)
         kwargs = kwargs or {}
-        flat, _ = tree_flatten((args, kwargs))
-        on = [t for t in flat if isinstance(t, OnAccelerator)]
-        off = [t for t in flat if isinstance(t, torch.Tensor) and not isinstance(t, OnAccelerator) and t.dim() > 0]
-        if on and off and func not in MAY_MIX:
+        state = [False, False]  # an accelerator tensor seen, a non-scalar CPU tensor seen
+        args = tuple(_unwrap(a, state) for a in args)
+        kwargs = {k: _unwrap(v, state) for k, v in kwargs.items()}
+        if state[0] and state[1] and func not in MAY_MIX:
             raise DeviceMismatch(f"Expected all tensors to be on the same device, but found at least two devices, "
                                  f"{ACCELERATOR} (standing in for cuda) and cpu! (in {func})")
         target = kwargs.get("device")
-        args = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, args)
-        kwargs = tree_map(lambda x: x.elem if isinstance(x, OnAccelerator) else x, kwargs)
         if _is_accelerator(target):
             kwargs["device"] = torch.device("cpu")
         out = func(*args, **kwargs)
-        if target is not None:  # a factory or a copy: where it was asked to go
-            wrap = _is_accelerator(target)
-        else:  # a computation: where its inputs were
-            wrap = bool(on)
-        if not wrap:
-            return out
-        return tree_map(lambda x: OnAccelerator(x) if type(x) is torch.Tensor else x, out)
+        wrap = _is_accelerator(target) if target is not None else state[0]  # a factory or copy: where it was sent
+        return _wrap(out) if wrap else out
+
+
+def _unwrap(x, state):
+    if isinstance(x, OnAccelerator):
+        state[0] = True
+        return x.elem
+    if isinstance(x, torch.Tensor):
+        if x.dim() > 0:
+            state[1] = True
+        return x
+    if isinstance(x, (list, tuple)) and x and any(isinstance(y, torch.Tensor) for y in x):
+        return type(x)(_unwrap(y, state) for y in x)
+    return x
+
+
+def _wrap(out):
+    if type(out) is torch.Tensor:
+        return OnAccelerator(out)
+    if isinstance(out, (list, tuple)):
+        return type(out)(_wrap(y) for y in out)
+    return out
 
 
 class GeneratorCheck(TorchFunctionMode):
