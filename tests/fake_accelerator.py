@@ -134,12 +134,18 @@ def _wrap(out):
     return out
 
 
-class GeneratorCheck(TorchFunctionMode):
-    """Generators are checked where the caller's objects are still whole (the dispatcher below
-    re-wraps them): a draw must use a generator of the device it draws on, as CUDA demands."""
+FROM_DATA = {torch.tensor, torch.as_tensor, torch.asarray}
+
+
+class FunctionLevel(TorchFunctionMode):
+    """What must be seen before the dispatcher: generators, which it re-wraps (a draw must use a
+    generator of the device it draws on, as CUDA demands), and tensors made from Python data
+    (`torch.tensor(data, device=...)`), which it would make on the real meta device, without data."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func in FROM_DATA and _is_accelerator(kwargs.get("device")):
+            return func(*args, **{**kwargs, "device": "cpu"}).to(ACCELERATOR)
         generator = kwargs.get("generator")
         if isinstance(generator, torch.Generator):
             flat, _ = tree_flatten((args, kwargs))
@@ -172,7 +178,7 @@ def accelerator():
     """In this block, `lmlab.device()` is the stand-in accelerator and mixing devices raises."""
     undo = _patch_device()
     try:
-        with GeneratorCheck(), FakeAccelerator():
+        with FunctionLevel(), FakeAccelerator():
             yield ACCELERATOR
     finally:
         for module, attr, value in undo:
@@ -182,7 +188,7 @@ def accelerator():
 def install() -> tuple:
     """The same for the rest of this thread: a kernel's startup file calls this before any cell."""
     _patch_device()
-    modes = GeneratorCheck(), FakeAccelerator()
+    modes = FunctionLevel(), FakeAccelerator()
     for mode in modes:
         mode.__enter__()
     return modes

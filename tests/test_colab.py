@@ -66,8 +66,8 @@ def colab_like(tmp_path_factory):
 
 
 def versions(python) -> dict:
-    code = "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in %r}))" % (
-        [*COLAB_HAS, "torch"],)
+    names = [*COLAB_HAS, "torch"]
+    code = f"import importlib.metadata as m, json; print(json.dumps({{p: m.version(p) for p in {names!r}}}))"
     return json.loads(run(python, "-c", code))
 
 
@@ -80,8 +80,8 @@ def test_the_colab_cell_installs_lmlab_and_upgrades_nothing(colab_like, monkeypa
     commit = run("git", "-C", ROOT, "rev-parse", "HEAD").strip()
     nb = nbformat.reads((ROOT / "book" / "lab" / "lab.ipynb").read_text(), as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
-    first.source = colab_cell.notebook_cell(nb).replace(f"git+{colab_cell.repository()[0]}@{colab_cell.repository()[1]}",
-                                                        f"git+file://{ROOT}@{commit}")
+    url, branch = colab_cell.repository()
+    first.source = colab_cell.notebook_cell(nb).replace(f"git+{url}@{branch}", f"git+file://{ROOT}@{commit}")
     assert f"git+file://{ROOT}@{commit}" in first.source  # the cell under test, pointed at this checkout
     marker = base / "custom-widgets"
     for name, value in {"JUPYTER_PATH": jupyter_path, "IPYTHONDIR": ipython, "LMLAB_BUDGET": "smoke",

@@ -110,6 +110,8 @@ def test_the_stand_in_catches_what_cuda_refuses(tiny_cfg):
         with pytest.raises(fake_accelerator.DeviceMismatch, match="generator"):
             torch.multinomial(probs, 1, generator=torch.Generator())  # a CPU generator drawing on the accelerator
         assert torch.multinomial(probs, 1, generator=torch.Generator(device=dev).manual_seed(0)).device == dev
+        made_there = torch.tensor([[1, 2]], device=dev)  # made on the accelerator: may meet the model
+        assert made_there.device == dev and model(made_there).shape == (1, 2, tiny_cfg.vocab_size)
         with pytest.raises(fake_accelerator.DeviceMismatch, match="generator"):
             torch.randint(3, (2,), generator=torch.Generator(device=dev))  # an accelerator generator for a CPU draw
         with pytest.raises(TypeError, match="numpy"):
@@ -194,7 +196,9 @@ def test_the_notebook_check_sees_a_cell_that_mixes_devices(tmp_path, monkeypatch
     source = ("import torch\nimport lmlab\nfrom lmlab import GPT, GPTConfig\n"
               "model = GPT(GPTConfig(10, ctx=8, width=16, depth=1, heads=2)).to(lmlab.device())\n"
               "print(f'on {lmlab.device()}')\nmodel(torch.tensor([[1, 2, 3]]))")
-    nb = {"cells": [{"cell_type": "code", "id": "mixing", "metadata": {}, "outputs": [], "execution_count": None, "source": source}],
+    cell = {"cell_type": "code", "id": "mixing", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": source}
+    nb = {"cells": [cell],
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "mixing.ipynb"
