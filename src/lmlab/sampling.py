@@ -16,7 +16,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
     top_k keeps every logit ≥ the k-th largest (ties at the k-th are all kept);
     top_p keeps the smallest set whose probability reaches p, the crossing token
-    included; min_p keeps tokens with probability ≥ min_p × the largest one.
+    included (among tied tokens, the lower id comes first); min_p keeps tokens with
+    probability ≥ min_p × the largest one.
     """
     check_range("temperature", temperature, 0, float("inf"), low_open=True, high_open=True)
     logits = logits / temperature
@@ -28,7 +29,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     if top_p is not None:
         check_fraction("top_p", top_p, low_open=True)
         if top_p < 1:
-            sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+            # stable: ties keep id order, so which tie top-p keeps does not depend on the sort kernel
+            sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
             probs = sorted_logits.softmax(-1)
             mass_before = probs.cumsum(-1) - probs
             drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, mass_before >= top_p)
