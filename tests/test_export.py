@@ -37,15 +37,14 @@ def test_kv_step_is_the_gpt_forward_pass_with_and_without_a_cache(tiny_data, par
     ids = torch.randint(tiny_data.vocab_size, (3, 16), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = model(ids)
-        logits, keys, values = step(ids, export.empty_past(model.config, 3), export.empty_past(model.config, 3))
+        logits, *present = step(ids, *export.empty_past(model.config, 3))
         assert torch.allclose(logits, reference, atol=1e-5)
-        assert keys.shape == values.shape == (2, 3, 2, 16, 16)
-        logits, keys, values = step(ids[:, :5], export.empty_past(model.config, 3), export.empty_past(model.config, 3))
+        assert len(present) == 4 and all(t.shape == (3, 2, 16, 16) for t in present)  # 2 layers × keys, values
+        logits, *present = step(ids[:, :5], *export.empty_past(model.config, 3))
         for t in range(5, 16):  # one position per call, as the page decodes
-            logits, keys, values = step(ids[:, t : t + 1], keys, values)
+            logits, *present = step(ids[:, t : t + 1], *present)
             assert torch.allclose(logits[:, 0], reference[:, t], atol=1e-5), t
-        chunk = step(ids[:, 10:], *(t[:, :, :, :10] for t in step(ids[:, :10], export.empty_past(model.config, 3),
-                                                                   export.empty_past(model.config, 3))[1:]))[0]
+        chunk = step(ids[:, 10:], *step(ids[:, :10], *export.empty_past(model.config, 3))[1:])[0]
         assert torch.allclose(chunk, reference[:, 10:], atol=1e-5)  # several new positions after a past
 
 
@@ -102,7 +101,9 @@ def test_export_sampler_writes_what_the_page_loads(tiny_data, tmp_path):
     page = asset(out / "model.js", "model")
     assert base64.b64decode(page["onnx"]) == (out / "model.onnx").read_bytes()
     assert page["vocab"] == tiny_data.tokenizer.chars
-    assert (page["ctx"], page["depth"], page["heads"], page["head_dim"]) == (16, 2, 2, 16)
+    assert (page["ctx"], page["heads"], page["head_dim"]) == (16, 2, 16)
+    assert page["inputs"] == ["past_key_0", "past_value_0", "past_key_1", "past_value_1"]
+    assert page["outputs"] == ["key_0", "value_0", "key_1", "value_1"]
     assert (page["sample_chars"], page["shown_samples"], page["runtime"]) == (20, 2, False)
     for name in export.RUNTIME_SCRIPTS:
         (runtime / name).write_text("//", encoding="utf-8")

@@ -4,8 +4,9 @@ The HTML book runs the trained sampling model itself, with ONNX Runtime Web, so 
 reader without a kernel can type a prompt and move k, T, top-p, min-p and the seed. This
 module writes what that page loads, after the book's notebooks have trained the model:
 
-- `model.onnx`: the GPT as one graph with a KV-cache signature, (ids, past keys, past
-  values) → (logits, keys, values), so generation feeds one new position per step;
+- `model.onnx`: the GPT as one graph with a KV-cache signature, (ids, each layer's past keys
+  and values) → (logits, each layer's keys and values), so generation feeds one new position
+  per step;
 - `vocab.json`: the characters, in id order;
 - `check.json`: the export checked against torch with onnxruntime (logits within 1e-4 on
   held-out text, greedy continuations identical), refused when it fails;
@@ -48,60 +49,69 @@ class ExportError(RuntimeError):
 
 class KVStep(nn.Module):
     """The GPT's forward pass for `ids` (batch, new) after `past` positions whose keys and values
-    are given, stacked over layers as (depth, batch, heads, past, head_dim).
+    are given: `past` is layer 0's keys, its values, layer 1's keys, …, each (batch, heads,
+    past, head_dim).
 
-    Returns the logits of every new position and the keys and values of all positions, past and
-    new, to feed back on the next step. It calls the GPT's own layers, and writes out only what
-    `lmlab.model.KVCache` keeps as Python state (the cache and its position), as tensors a graph
-    can take. `verify` checks it against the GPT itself.
+    Returns the logits of every new position and, in the same order as `past`, the keys and
+    values of all positions, past and new, to feed back on the next step. It calls the GPT's own
+    layers, and writes out only what `lmlab.model.KVCache` keeps as Python state (the cache and
+    its position) as tensors a graph can take. `verify` checks it against the GPT itself. One
+    input per layer, not one stacked tensor: each step would copy the whole cache once more to
+    take a layer out of the stack, and again to stack the new one.
     """
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, ids, past_keys, past_values):
-        gpt, (B, T), past = self.model, ids.shape, past_keys.shape[3]
-        positions = torch.arange(T, device=ids.device) + past
+    def forward(self, ids, *past):
+        gpt, (B, T), P = self.model, ids.shape, past[0].shape[2]
+        positions = torch.arange(T, device=ids.device) + P
         x = gpt.tok(ids) * gpt.input_mult + gpt.pos(positions)
         # a new query sees every past key and the new ones up to itself
-        mask = torch.arange(T + past, device=ids.device)[None, :] <= positions[:, None]
-        keys, values = [], []
+        mask = torch.arange(T + P, device=ids.device)[None, :] <= positions[:, None]
+        present = []
         for i, block in enumerate(gpt.blocks):
             attn = block.attn
             C, H = x.shape[-1], attn.heads
             q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in attn.qkv(block.ln1(x)).split(C, dim=2))
-            k, v = torch.cat([past_keys[i], k], dim=2), torch.cat([past_values[i], v], dim=2)
+            k, v = torch.cat([past[2 * i], k], dim=2), torch.cat([past[2 * i + 1], v], dim=2)
             weights = (q @ k.transpose(-2, -1) * attn.scale).masked_fill(~mask, float("-inf")).softmax(-1)
             x = x + attn.proj((weights @ v).transpose(1, 2).reshape(B, T, C))
             x = x + block.mlp(block.ln2(x))
-            keys.append(k)
-            values.append(v)
-        return gpt.head(gpt.ln_f(x)) * gpt.output_mult, torch.stack(keys), torch.stack(values)
+            present += [k, v]
+        return gpt.head(gpt.ln_f(x)) * gpt.output_mult, *present
 
 
-def empty_past(config, batch: int = 1, past: int = 0) -> torch.Tensor:
-    """Keys (or values) of `past` positions for every layer: zeros, the shape `KVStep` takes."""
-    return torch.zeros(config.depth, batch, config.heads, past, config.head_dim)
+def cache_names(config, prefix: str = "past_") -> list[str]:
+    """The graph's names of the cache, in `KVStep`'s order: past_key_0, past_value_0, past_key_1, …
+    for its inputs (`prefix` "" for its outputs: key_0, value_0, …)."""
+    return [f"{prefix}{kind}_{i}" for i in range(config.depth) for kind in ("key", "value")]
+
+
+def empty_past(config, batch: int = 1, past: int = 0) -> list[torch.Tensor]:
+    """The cache of `past` positions (zeros), as `KVStep` takes it."""
+    return [torch.zeros(batch, config.heads, past, config.head_dim) for _ in range(2 * config.depth)]
 
 
 def export_onnx(model, path) -> Path:
     """Write `model` (a `lmlab.model.GPT`) to `path` as ONNX with the `KVStep` signature: inputs
-    ids (int64), past_keys, past_values; outputs logits, keys, values; batch and lengths dynamic."""
+    ids (int64) and `cache_names(config)`, outputs logits and `cache_names(config, "")`; batch and
+    lengths dynamic."""
     cfg, path = model.config, Path(path)
     was_training = model.training
     model.eval()
-    dims = {"ids": {0: "batch", 1: "new"}, "past_keys": {1: "batch", 3: "past"},
-            "past_values": {1: "batch", 3: "past"}, "logits": {0: "batch", 1: "new"},
-            "keys": {1: "batch", 3: "total"}, "values": {1: "batch", 3: "total"}}
+    inputs, outputs = ["ids", *cache_names(cfg)], ["logits", *cache_names(cfg, "")]
+    dims = {"ids": {0: "batch", 1: "new"}, "logits": {0: "batch", 1: "new"},
+            **{name: {0: "batch", 2: "past"} for name in inputs[1:]},
+            **{name: {0: "batch", 2: "total"} for name in outputs[1:]}}
     # traced at past 3, new 2, batch 2, so that no length is frozen into the graph as a constant
-    args = (torch.zeros(2, 2, dtype=torch.long), empty_past(cfg, 2, 3), empty_past(cfg, 2, 3))
+    args = (torch.zeros(2, 2, dtype=torch.long), *empty_past(cfg, 2, 3))
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
             torch.onnx.export(KVStep(model), args, str(path), dynamo=False, opset_version=OPSET,
-                              input_names=["ids", "past_keys", "past_values"],
-                              output_names=["logits", "keys", "values"], dynamic_axes=dims)
+                              input_names=inputs, output_names=outputs, dynamic_axes=dims)
     finally:
         model.train(was_training)
     return path
@@ -120,25 +130,25 @@ class OnnxGPT:
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.config = config
 
-    def __call__(self, ids: torch.Tensor, past_keys=None, past_values=None):
-        """Logits (batch, new, vocab), keys and values, as `KVStep` returns them."""
-        if past_keys is None:
-            past_keys = past_values = empty_past(self.config, ids.shape[0])
-        out = self.session.run(None, {"ids": ids.long().numpy(), "past_keys": past_keys.numpy(),
-                                      "past_values": past_values.numpy()})
-        return tuple(torch.from_numpy(o) for o in out)
+    def __call__(self, ids: torch.Tensor, past=None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits (batch, new, vocab), and the cache after `ids` as `KVStep` returns it."""
+        past = past if past is not None else empty_past(self.config, ids.shape[0])
+        feeds = {"ids": ids.long().numpy(), **{n: t.numpy() for n, t in zip(cache_names(self.config), past,
+                                                                              strict=True)}}
+        logits, *present = (torch.from_numpy(o) for o in self.session.run(None, feeds))
+        return logits, present
 
     def greedy(self, ids: torch.Tensor, chars: int) -> torch.Tensor:
         """`ids` (batch, time) extended by `chars` greedy tokens."""
         check_positive_int("chars", chars)
         ctx = self.config.ctx
-        logits, keys, values = self(ids)
+        logits, past = self(ids)
         for step in range(chars):
             if step:
-                if keys.shape[3] == ctx:  # full: slide the window and recompute it
+                if past[0].shape[2] == ctx:  # full: slide the window and recompute it
                     logits = self(ids[:, -ctx:])[0]
                 else:
-                    logits, keys, values = self(ids[:, -1:], keys, values)
+                    logits, past = self(ids[:, -1:], past)
             ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
         return ids
 
@@ -168,10 +178,10 @@ def verify(model, path, data, prompts: int = 8, prompt_chars: int = 16, chars: i
     with torch.no_grad():
         reference = model(windows)
         full = (onnx_model(windows)[0] - reference).abs().max().item()
-        logits, keys, values = onnx_model(windows[:, :prompt_chars])
+        logits, past = onnx_model(windows[:, :prompt_chars])
         cached = (logits - reference[:, :prompt_chars]).abs().max().item()
         for t in range(prompt_chars, cfg.ctx):
-            logits, keys, values = onnx_model(windows[:, t : t + 1], keys, values)
+            logits, past = onnx_model(windows[:, t : t + 1], past)
             cached = max(cached, (logits[:, 0] - reference[:, t]).abs().max().item())
         torch_greedy = generate(model, windows[:, :prompt_chars], chars, temperature=0)
     onnx_greedy = onnx_model.greedy(windows[:, :prompt_chars], chars)
@@ -229,7 +239,8 @@ def export_sampler(model, data, out, sizes, runtime=None) -> dict:
         report = verify(model, onnx_path, data, prompt_chars=min(sizes.prompt_chars, cfg.ctx - 1))
         onnx_bytes = onnx_path.read_bytes()
     present = runtime is not None and all((Path(runtime) / f).is_file() for f in RUNTIME_SCRIPTS)
-    meta = {"ctx": cfg.ctx, "depth": cfg.depth, "heads": cfg.heads, "head_dim": cfg.head_dim,
+    meta = {"ctx": cfg.ctx, "heads": cfg.heads, "head_dim": cfg.head_dim, "inputs": cache_names(cfg),
+            "outputs": cache_names(cfg, ""),
             "sample_chars": sizes.sample_chars, "shown_samples": sizes.shown_samples, "runtime": present,
             "check": report}
     _write(out / "model.onnx", onnx_bytes)
