@@ -95,11 +95,11 @@ def test_export_sampler_writes_what_the_page_loads(tiny_data, tmp_path):
     meta = export.export_sampler(model, tiny_data, tmp_path / "sampler", SIZES, runtime)
     assert meta["runtime"] is False  # no runtime scripts there: the page shows its notice
     out = tmp_path / "sampler"
-    assert sorted(p.name for p in out.iterdir()) == ["check.json", "model.js", "model.onnx", "vocab.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["check.json", "meta.js", "model.js", "model.onnx", "vocab.json"]
     assert json.loads((out / "vocab.json").read_text(encoding="utf-8")) == tiny_data.tokenizer.chars
     assert json.loads((out / "check.json").read_text(encoding="utf-8")) == meta["check"]
-    page = asset(out / "model.js", "model")
-    assert base64.b64decode(page["onnx"]) == (out / "model.onnx").read_bytes()
+    assert base64.b64decode(asset(out / "model.js", "model")) == (out / "model.onnx").read_bytes()
+    page = asset(out / "meta.js", "meta")
     assert page["vocab"] == tiny_data.tokenizer.chars
     assert (page["ctx"], page["heads"], page["head_dim"]) == (16, 2, 16)
     assert page["inputs"] == ["past_key_0", "past_value_0", "past_key_1", "past_value_1"]
@@ -108,6 +108,7 @@ def test_export_sampler_writes_what_the_page_loads(tiny_data, tmp_path):
     for name in export.RUNTIME_SCRIPTS:
         (runtime / name).write_text("//", encoding="utf-8")
     assert export.export_sampler(model, tiny_data, out, SIZES, runtime)["runtime"] is True
+    assert page == {**meta, "vocab": tiny_data.tokenizer.chars}
     assert (out / "model.js").stat().st_mode & 0o777 == 0o644
 
 

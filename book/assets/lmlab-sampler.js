@@ -1,6 +1,6 @@
 /* Chapter 5's sampler in the HTML book: the trained model itself, run in the reader's browser.
  *
- * `make book` exports the model the chapter trained (lmlab.export) to _static/sampler/model.js,
+ * `make book` exports the model the chapter trained (lmlab.export) to _static/sampler/,
  * and wraps ONNX Runtime Web (from npm) as classic scripts in _static/ort/. Every file is a
  * classic <script src>: a page opened from disk (file://) may run those, but may neither
  * fetch() a file nor load a module script. So the runtime gets its WebAssembly as bytes and its
@@ -154,23 +154,35 @@
   function loadModel() {
     if (loading) return loading;
     api.loadStartedAt = performance.now();
+    const phases = (api.phases = {});
+    const mark = (name) => { phases[name] = performance.now() - api.loadStartedAt; };
     loading = (async () => {
-      await loadScript(STATIC + "sampler/model.js");
-      const assets = window.lmlabAssets;
-      if (!assets.model.runtime) {
+      await loadScript(STATIC + "sampler/meta.js");
+      const assets = window.lmlabAssets, meta = assets.meta;
+      if (!meta.runtime) {
         throw new Unavailable("this build of the book has no ONNX Runtime Web (npm was missing when it was built)");
       }
-      await Promise.all(["ort/ort.wasm.min.js", "ort/ort-glue.js", "ort/ort-wasm.js"].map((f) => loadScript(STATIC + f)));
+      // the weights and the runtime side by side; the WebAssembly inflates as soon as it is there
+      const wasm = loadScript(STATIC + "ort/ort-wasm.js").then(() => {
+        mark("wasm script");
+        return gunzip(fromBase64(assets.ortWasm));
+      });
+      wasm.catch(() => {}); // reported once, below
+      await Promise.all([loadScript(STATIC + "ort/ort.wasm.min.js"), loadScript(STATIC + "ort/ort-glue.js"),
+                         loadScript(STATIC + "sampler/model.js")]);
+      mark("scripts");
       ort.env.logLevel = "error";
       ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which no file:// page has
       ort.env.wasm.proxy = false;
-      ort.env.wasm.wasmBinary = await gunzip(fromBase64(assets.ortWasm));
+      ort.env.wasm.wasmBinary = await wasm;
+      mark("wasm bytes");
       ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(new Blob([assets.ortGlue], { type: "text/javascript" })) };
-      const session = await ort.InferenceSession.create(fromBase64(assets.model.onnx),
+      const session = await ort.InferenceSession.create(fromBase64(assets.model),
                                                         { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-      const model = new Model(session, assets.model);
-      delete assets.ortWasm; // the runtime holds its own copy now
-      delete assets.model.onnx;
+      mark("session");
+      const model = new Model(session, meta);
+      delete assets.ortWasm; // the runtime holds its own copies now
+      delete assets.model;
       api.model = model;
       api.readyAt = performance.now();
       return model;

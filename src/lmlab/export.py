@@ -10,8 +10,10 @@ module writes what that page loads, after the book's notebooks have trained the 
 - `vocab.json`: the characters, in id order;
 - `check.json`: the export checked against torch with onnxruntime (logits within 1e-4 on
   held-out text, greedy continuations identical), refused when it fails;
-- `model.js`: all of the above as one classic script, because a page opened from disk
-  (`file://`) may run `<script src>` but may not `fetch()` a file beside it.
+- `meta.js` and `model.js`: the above as classic scripts (the vocabulary, sizes and check; the
+  weights), because a page opened from disk (`file://`) may run `<script src>` but may not
+  `fetch()` a file beside it. The page reads the small one first, and then loads the weights
+  and the runtime side by side.
 
 `wrap_runtime` turns ONNX Runtime Web's WebAssembly and its loader module into classic
 scripts for the same reason (the page hands both to the runtime as bytes and a blob: URL).
@@ -223,11 +225,11 @@ def _write(path: Path, data) -> None:
 
 def export_sampler(model, data, out, sizes, runtime=None) -> dict:
     """Export `model`, check it on `data`'s held-out plays, and write model.onnx, vocab.json,
-    check.json and model.js into `out`; return what model.js tells the page, but the weights.
+    check.json, meta.js and model.js into `out`; return what meta.js tells the page.
 
     `sizes` is `budget().sampling`: the page draws `shown_samples` continuations of `sample_chars`
     characters, as the notebook's panel does. `runtime` is the folder the page finds ONNX Runtime
-    Web's scripts in (`wrap_runtime`'s output); when it lacks them, model.js says so, and the page
+    Web's scripts in (`wrap_runtime`'s output); when it lacks them, meta.js says so, and the page
     shows a one-line notice beside the static twin instead of a panel that cannot run.
     """
     out, tokenizer, cfg = Path(out), data.tokenizer, model.config
@@ -246,8 +248,8 @@ def export_sampler(model, data, out, sizes, runtime=None) -> dict:
     _write(out / "model.onnx", onnx_bytes)
     _write(out / "vocab.json", json.dumps(tokenizer.chars, ensure_ascii=False))
     _write(out / "check.json", json.dumps(report, indent=1, ensure_ascii=False))
-    _write(out / "model.js", script("model", {**meta, "vocab": tokenizer.chars,
-                                              "onnx": base64.b64encode(onnx_bytes).decode("ascii")}))
+    _write(out / "meta.js", script("meta", {**meta, "vocab": tokenizer.chars}))
+    _write(out / "model.js", script("model", base64.b64encode(onnx_bytes).decode("ascii")))
     return meta
 
 
@@ -272,7 +274,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lmlab.export", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     m = sub.add_parser("model", help="export chapter 5's trained model (from the run cache) for the page")
-    m.add_argument("--out", required=True, help="the folder the page loads model.js from")
+    m.add_argument("--out", required=True, help="the folder the page loads meta.js and model.js from")
     m.add_argument("--runtime", help="the folder of wrap_runtime's scripts, as the built book has it")
     r = sub.add_parser("runtime", help="wrap onnxruntime-web's files as classic scripts")
     r.add_argument("--dist", required=True, help="onnxruntime-web's dist folder (from npm)")
@@ -292,7 +294,7 @@ def main(argv=None) -> None:
     print(f"chapter 5's model for the page: {c['bytes']:,} bytes in {args.out}/model.onnx; against torch: "
           f"logits within {max(c['max_abs_diff_full'], c['max_abs_diff_cached']):.1e} (limit {c['atol']}), "
           f"{c['greedy_identical']}/{c['prompts']} greedy texts of {c['greedy_chars']} characters identical"
-          + ("" if meta["runtime"] else f"; no ONNX Runtime Web in {args.runtime}: the page shows its notice"))
+          + ("" if meta["runtime"] else f"; no ONNX Runtime Web in {args.runtime}: the page shows a notice"))
 
 
 if __name__ == "__main__":

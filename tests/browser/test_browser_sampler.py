@@ -279,7 +279,7 @@ def test_dark_mode_and_a_phone_screen(tab, book_server, screenshots):
 
 @pytest.fixture
 def book_without_runtime(book_root, tmp_path):
-    """The chapter's page in a copy of the book whose model.js says the build had no ONNX Runtime
+    """The chapter's page in a copy of the book whose meta.js says the build had no ONNX Runtime
     Web, as a build without npm writes it; the rest of _static is linked, not copied."""
     root = tmp_path / "html"
     (root / "book" / "sampling").mkdir(parents=True)
@@ -291,8 +291,8 @@ def book_without_runtime(book_root, tmp_path):
             os.symlink(entry, static / entry.name)
     os.symlink(book_root / "searchindex.js", root / "searchindex.js")
     (static / "sampler").mkdir()
-    model = (book_root / "_static" / "sampler" / "model.js").read_text(encoding="utf-8")
-    (static / "sampler" / "model.js").write_text(model.replace('"runtime": true', '"runtime": false'), encoding="utf-8")
+    meta = (book_root / "_static" / "sampler" / "meta.js").read_text(encoding="utf-8")
+    (static / "sampler" / "meta.js").write_text(meta.replace('"runtime": true', '"runtime": false'), encoding="utf-8")
     return root
 
 
