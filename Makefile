@@ -26,7 +26,7 @@ help:
 	@echo "make book   - build the book (HTML in _build/html) at 'book' budget"
 	@echo "make test   - ruff, unit tests, nbval at 'smoke' budget, smoke book build, browser checks"
 	@echo "make lab    - open the notebooks in JupyterLab"
-	@echo "make bench  - training throughput, dropout cost and sampling latency benchmarks (results in benchmarks/)"
+	@echo "make bench  - training throughput, dropout cost, sampling latency and in-browser sampler benchmarks"
 	@echo "make colab-check - the Colab cell in a Colab-like virtualenv (installs from the package index)"
 	@echo "make clean  - remove builds, caches and the virtualenv"
 
@@ -45,10 +45,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
-# plotly.js and MathJax are copied from installed packages, never committed: pages load them
-# from the book's own assets, so the HTML book works offline
+# plotly.js, MathJax and ONNX Runtime Web are copied from installed packages, never committed:
+# pages load them from the book's own assets, so the HTML book works offline
 MATHJAX := $(ASSETS)/mathjax/tex-mml-chtml.js
-ASSET_FILES := $(ASSETS)/plotly.min.js $(MATHJAX)
+ORT_WEB := $(ASSETS)/ort/ort-wasm.js
+ASSET_FILES := $(ASSETS)/plotly.min.js $(MATHJAX) $(ORT_WEB)
+NPM ?= npm
 
 $(ASSETS)/plotly.min.js: $(STAMP)
 	cp "$$($(PY) -c 'import plotly, os; print(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"))')" $@
@@ -58,6 +60,24 @@ $(MATHJAX): $(STAMP)
 	es5="$$($(PY) -c 'import mathjax, os; print(os.path.join(os.path.dirname(mathjax.__file__), "static", "mathjax", "es5"))')"; \
 	cp -r "$$es5"/tex-mml-chtml.js "$$es5"/a11y "$$es5"/adaptors "$$es5"/input "$$es5"/output "$$es5"/sre "$$es5"/ui $(ASSETS)/mathjax/
 
+# ONNX Runtime Web, for chapter 5's sampler that runs in the page: npm fetches the version that
+# package.json pins (package-lock.json holds its checksum) into node_modules/, and lmlab.export
+# wraps what the page needs as classic scripts, which a page opened from disk can load. Without
+# npm (or offline) the book still builds and the page shows a one-line notice beside the static
+# twin; under CI=true that is an error.
+$(ORT_WEB): package.json package-lock.json $(STAMP)
+	if command -v $(NPM) >/dev/null 2>&1 && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error; then \
+	  $(PY) -m lmlab.experiments.decoding runtime --dist node_modules/onnxruntime-web/dist --out $(ASSETS)/ort; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "npm is missing or failed: CI needs onnxruntime-web for chapter 5's page" >&2; exit 1; \
+	else \
+	  echo "NOTE: no npm (or no registry): chapter 5's page will show its static twin without the live sampler" >&2; \
+	fi
+
+# after the notebooks ran: chapter 5's model from the run cache, exported and checked, into the
+# built HTML (never into git); $(1) is the HTML folder, and the budget is the build's
+EXPORT = $(PY) -m lmlab.experiments.decoding model --out $(1)/_static/sampler --runtime $(1)/_static/ort
+
 # the book's execution cache keys on the notebooks' code only: drop it when the package changes
 _build/.lmlab-src: $(wildcard src/lmlab/*.py src/lmlab/*/*.py)
 	rm -rf _build/.jupyter_cache
@@ -65,6 +85,7 @@ _build/.lmlab-src: $(wildcard src/lmlab/*.py src/lmlab/*/*.py)
 
 book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
 	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
+	LMLAB_BUDGET=book $(call EXPORT,_build/html)
 	@echo "The book is in _build/html/index.html"
 
 test: lint unit devices nbval smoke-book browser
@@ -86,13 +107,14 @@ nbval: $(STAMP)
 smoke-book: $(STAMP) $(ASSET_FILES)
 	rm -rf $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
+	LMLAB_BUDGET=smoke $(call EXPORT,$(SMOKE_DIR)/_build/html)
 
 # the browser checks: the built pages offline in headless Chromium, and the live panel in JupyterLab
 browser: $(STAMP)
 	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke $(PY) -m pytest tests -q -rs -m browser
 
 browser-book: $(STAMP)
-	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py -q -rs -m browser
+	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py tests/browser/test_browser_sampler.py -q -rs -m browser
 
 # the Colab cell in a Colab-like virtualenv: lmlab installs, Colab's ipywidgets 7.7.1 stays, chapter 1 runs
 colab-check: $(STAMP)
@@ -105,7 +127,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/dropout_cost.py
 	$(PY) benchmarks/sampling_latency.py
+	BOOK_HTML=_build/html $(PY) benchmarks/browser_sampler.py
 
 clean:
-	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax .pytest_cache .ruff_cache
+	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax $(ASSETS)/ort node_modules .pytest_cache .ruff_cache
 	rm -rf $(VENV)

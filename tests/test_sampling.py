@@ -79,6 +79,15 @@ def test_top_p_maps_back_to_the_original_order():
     assert kept(filter_logits(logits, top_p=0.81)) == [0, 1, 3]
 
 
+def test_top_p_breaks_ties_at_the_crossing_by_id():
+    """Which of several tied tokens top-p keeps is fixed (the lower ids first), not left to the sort
+    kernel, whose order among ties varies with the length of the row (and the device)."""
+    for n in (3, 40, 200):
+        logits = torch.zeros(n)
+        assert kept(filter_logits(logits, top_p=1.5 / n)) == [0, 1]
+        assert kept(filter_logits(logits.flip(0), top_p=2.5 / n)) == [0, 1, 2]
+
+
 def test_min_p_keeps_tokens_above_a_fraction_of_the_top():
     logits = logits_of(PROBS)
     assert kept(filter_logits(logits, min_p=0.0)) == [0, 1, 2, 3]

@@ -33,7 +33,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
     temperature 0 keeps only the argmax (greedy decoding); top_k keeps every logit ≥ the
     k-th largest (ties at the k-th are all kept); top_p keeps the smallest set whose
-    probability reaches p, the crossing token included; min_p keeps tokens with
+    probability reaches p, the crossing token included (among tied tokens, the lower id comes
+    first); min_p keeps tokens with
     probability ≥ min_p × the largest one.
     """
     _check_filters(temperature, top_k, top_p, min_p)
@@ -45,7 +46,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        # stable: ties keep id order, so which tie top-p keeps does not depend on the sort kernel
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
         probs = sorted_logits.softmax(-1)
         mass_before = probs.cumsum(-1) - probs
         drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, mass_before >= top_p)

@@ -1,0 +1,312 @@
+"""Chapter 5's sampler in the HTML book, in headless Chromium, offline: the trained model runs in
+the page under ONNX Runtime Web, opened from disk (file://) and served on 127.0.0.1.
+
+- it loads with no console error and no request beyond 127.0.0.1, and its greedy text is the one
+  torch wrote when the build exported the model (so the page runs that very model);
+- typing a prompt and moving each slider (with the keyboard, as a reader would) changes the
+  distribution and the text; the same seed gives the same text after a reload, and "sample"
+  moves to the next seed;
+- the JavaScript filters agree with `lmlab.sampling.filter_logits` on a case table (the unit
+  tests' cases and random logits with ties): the same kept sets, probabilities within 1e-6;
+- a character outside the vocabulary shows CharTokenizer's own message and keeps the last figure;
+- it reads in dark mode and at a 400-px-wide viewport; and a build without ONNX Runtime Web shows
+  a one-line notice beside the static twin.
+
+Run with `make browser` (smoke build) or `make browser-book` (the full build). Screenshots land in
+_build/screenshots/sampler-*.png.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from lmlab.corpus import CharTokenizer
+from lmlab.sampling import filter_logits
+
+pytestmark = pytest.mark.browser
+
+PAGE = "book/sampling/index.html"
+READY_MS = 60_000
+ORIGINS = ["file", "http"]
+PANEL = ".lmlab-sampler"
+
+STATE = """() => {
+    const root = document.querySelector('.lmlab-sampler'), gd = root.querySelector('.lmlab-sampler-figure');
+    return {state: root.dataset.state, draws: Number(root.dataset.draws || 0),
+            samples: Number(root.dataset.samples || 0),
+            error: root.querySelector('.lmlab-sampler-error').textContent,
+            status: root.querySelector('.lmlab-sampler-status').textContent,
+            bars: (gd.data || []).map(t => Array.from(t.y)),
+            texts: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => p.textContent)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def check(book_root) -> dict:
+    """What the export wrote about the model: its check against torch, with torch's greedy text."""
+    path = book_root / "_static" / "sampler" / "check.json"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the build did not export the model (make smoke-book exports it)",
+                    pytrace=False)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def vocab(book_root) -> list[str]:
+    return json.loads((book_root / "_static" / "sampler" / "vocab.json").read_text(encoding="utf-8"))
+
+
+def url_of(origin: str, book_root, book_server) -> str:
+    return (book_root / PAGE).as_uri() if origin == "file" else book_server + PAGE
+
+
+def state(page) -> dict:
+    return page.evaluate(STATE)
+
+
+def open_sampler(tab, url: str) -> dict:
+    """Open the chapter page and wait until the panel has drawn its first samples."""
+    tab.page.goto(url, wait_until="load", timeout=READY_MS)
+    tab.page.wait_for_function(f"""() => {{ const r = document.querySelector('{PANEL}');
+        return r && (r.dataset.state === 'off' || Number(r.dataset.samples || 0) >= 1); }}""", timeout=READY_MS)
+    s = state(tab.page)
+    assert s["state"] == "ready", f"{url}: the sampler did not start: {s['status']!r} {tab.problems()}"
+    return s
+
+
+def settle(page, before: dict) -> dict:
+    """The panel's state once a move has redrawn the figure and drawn new samples."""
+    page.wait_for_function(f"""() => {{ const r = document.querySelector('{PANEL}');
+        return Number(r.dataset.draws || 0) > {before['draws']} && Number(r.dataset.samples || 0) > {before['samples']}
+               && !r.dataset.busy; }}""", timeout=30_000)
+    return state(page)
+
+
+def no_problems(tab, where: str) -> None:
+    problems = tab.problems()
+    assert not problems, f"{where}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_loads_offline_and_runs_the_exported_model(tab, origin, book_root, book_server, check, screenshots):
+    s = open_sampler(tab, url_of(origin, book_root, book_server))
+    page = tab.page
+    shown, chars = page.evaluate("() => [lmlabSampler.model.shownSamples, lmlabSampler.model.sampleChars]")
+    assert len(s["texts"]) == shown and all(len(t) == chars for t in s["texts"]), s["texts"]
+    assert len(s["bars"]) == 2 and len(s["bars"][0]) > 1 and sum(s["bars"][1]) == pytest.approx(sum(s["bars"][1]))
+    greedy = page.evaluate("""([prompt, chars]) => { const m = lmlabSampler.model;
+        return m.generate(m.encode(prompt), {temperature: 0}, 0, chars, 1, () => true).then(t => t[0]); }""",
+                           [check["greedy"]["prompt"], check["greedy_chars"]])
+    assert greedy == check["greedy"]["text"], "the page's greedy text is not torch's: it does not run the same model"
+    page.locator(PANEL).screenshot(path=str(screenshots / f"sampler-{origin}.png"))
+    no_problems(tab, f"{origin}: {PAGE}")
+
+
+# each knob, moved from the defaults by keys a reader would press
+MOVES = {"k": ["Home"], "temperature": ["ArrowLeft"] * 10, "top_p": ["Home"], "min_p": ["End"]}
+UNDO = {"k": ["End"], "temperature": ["ArrowRight"] * 10, "top_p": ["End"], "min_p": ["Home"]}
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_prompt_and_every_slider_change_the_distribution_and_the_text(tab, origin, book_root, book_server):
+    page = tab.page
+    default = open_sampler(tab, url_of(origin, book_root, book_server))
+    for name, keys in MOVES.items():
+        slider = page.locator(f'{PANEL} [name="{name}"]')
+        slider.scroll_into_view_if_needed()
+        slider.focus()
+        before = state(page)
+        for key in keys:
+            page.keyboard.press(key)
+        moved = settle(page, before)
+        assert moved["bars"][1] != default["bars"][1], f"{origin}: moving {name} left the distribution as it was"
+        assert moved["texts"] != default["texts"], f"{origin}: moving {name} left the samples as they were"
+        for key in UNDO[name]:
+            page.keyboard.press(key)
+        back = settle(page, moved)
+        assert back["bars"] == default["bars"] and back["texts"] == default["texts"], (
+            f"{origin}: moving {name} back did not give back the first figure and samples")
+    prompt = page.locator(f'{PANEL} [name="prompt"]')
+    prompt.scroll_into_view_if_needed()
+    before = state(page)
+    prompt.fill("ROMEO:\nBut soft, what light")  # one input event, as a paste
+    typed = settle(page, before)
+    assert typed["bars"] != default["bars"] and typed["texts"] != default["texts"], (
+        f"{origin}: a new prompt left the distribution or the samples as they were")
+    seen = page.evaluate("() => { const p = lmlabSampler.panels[0]; return p.model.decode(p.state.ids); }")
+    assert "ROMEO:\nBut soft, what light".endswith(seen), f"{origin}: the panel shows the prompt {seen!r}"
+    no_problems(tab, f"{origin}: moving the knobs")
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_the_same_seed_gives_the_same_text_after_a_reload(tab, origin, book_root, book_server):
+    page, url = tab.page, url_of(origin, book_root, book_server)
+
+    def with_seed(seed: int) -> list[str]:
+        seed_box = page.locator(f'{PANEL} [name="seed"]')
+        before = state(page)
+        seed_box.fill(str(seed))
+        after = settle(page, {**before, "draws": -1})  # a seed redraws the samples only
+        return after["texts"]
+
+    first = open_sampler(tab, url)
+    seven = with_seed(7)
+    assert seven != first["texts"]
+    open_sampler(tab, url)  # a reload
+    assert with_seed(7) == seven, f"{origin}: seed 7 gave other text after a reload"
+    before = state(page)
+    page.locator(f'{PANEL} [name="sample"]').click()
+    after = settle(page, {**before, "draws": -1})
+    assert page.locator(f'{PANEL} [name="seed"]').input_value() == "8"
+    assert after["texts"] != seven
+    assert with_seed(8) == after["texts"]
+    no_problems(tab, f"{origin}: seeds")
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_a_bad_character_shows_the_message_and_keeps_the_last_figure(tab, origin, book_root, book_server, vocab):
+    page = tab.page
+    before = open_sampler(tab, url_of(origin, book_root, book_server))
+    bad = next(c for c in "€§~é" if c not in vocab)
+    with pytest.raises(ValueError) as err:
+        CharTokenizer("".join(vocab)).encode("To be" + bad)
+    prompt = page.locator(f'{PANEL} [name="prompt"]')
+    prompt.scroll_into_view_if_needed()
+    prompt.press("Control+End")  # the end of the text, where the model reads
+    prompt.press_sequentially(bad)
+    page.wait_for_function(f"() => document.querySelector('{PANEL}').dataset.error", timeout=10_000)
+    page.wait_for_timeout(300)
+    shown = state(page)
+    assert shown["error"] == str(err.value), "the message is not CharTokenizer.encode's"
+    assert shown["bars"] == before["bars"] and shown["texts"] == before["texts"], "the last figure was not kept"
+    assert page.locator(f"{PANEL} .lmlab-sampler-error").is_visible()
+    page.locator(f'{PANEL} [name="k"]').focus()
+    page.keyboard.press("Home")  # a slider moved while the prompt is bad changes nothing either
+    page.wait_for_timeout(300)
+    assert state(page)["bars"] == before["bars"]
+    page.locator(f'{PANEL} [name="k"]').press("End")
+    prompt.press("Backspace")
+    fixed = settle(page, shown)
+    assert fixed["error"] == "" and fixed["texts"] == before["texts"], "the prompt fixed did not bring back its samples"
+    no_problems(tab, f"{origin}: a bad character")
+
+
+def filter_cases() -> list[dict]:
+    """Rows of logits and filter settings, and what `filter_logits` keeps of them (in float64): the
+    unit tests' cases, and random logits rounded to one decimal, so that many are tied."""
+    probs = [0.5, 0.3, 0.15, 0.05]
+    rows = {"probs": torch.tensor(probs, dtype=torch.float64).log(),
+            "ties": torch.tensor([3.0, 2.0, 2.0, 2.0, 1.0, 0.0], dtype=torch.float64),
+            "pow2": torch.tensor([0.5, 0.25, 0.125, 0.0625, 0.0625], dtype=torch.float64).log(),
+            "shuffled": torch.tensor([0.15, 0.5, 0.05, 0.3], dtype=torch.float64).log(),
+            "tied top": torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64),
+            "compose": torch.tensor([0.4, 0.3, 0.2, 0.06, 0.04], dtype=torch.float64).log(),
+            "flat": torch.zeros(5, dtype=torch.float64)}
+    settings = [{"top_k": k} for k in (1, 2, 3, 4, 5, 6, 1000)]
+    settings += [{"top_p": p} for p in (0.01, 0.5, 0.5000001, 0.51, 0.7, 0.75, 0.7500001, 0.8, 0.81, 0.875, 0.9,
+                                        0.93, 0.96, 1.0)]
+    settings += [{"min_p": m} for m in (0.0, 0.05, 0.1, 0.25, 0.4, 0.7, 1.0)]
+    settings += [{"temperature": t, **f} for t in (0.2, 0.7, 1.0, 3.0, 20.0)
+                 for f in ({}, {"top_k": 2}, {"top_p": 0.7}, {"min_p": 0.1})]
+    settings += [{"top_k": 4, "top_p": 0.93}, {"top_k": 3, "min_p": 0.6},
+                 {"top_k": 3, "top_p": 0.9, "temperature": 0.7},
+                 {"temperature": 1.3, "top_k": 5, "top_p": 0.9, "min_p": 0.05}]
+    g = torch.Generator().manual_seed(0)
+    for i in range(40):
+        rows[f"random {i}"] = (torch.randn(int(torch.randint(2, 90, (1,), generator=g)), generator=g,
+                                           dtype=torch.float64) * 2).round(decimals=1)
+    cases = []
+    for name, logits in rows.items():
+        for f in settings:
+            out = filter_logits(logits, **f)
+            cases.append({"row": name, "logits": logits.tolist(), "filters": f,
+                          "kept": torch.isfinite(out).nonzero().flatten().tolist(), "probs": out.softmax(-1).tolist()})
+    return cases
+
+
+def test_the_filters_agree_with_lmlab(tab, book_root):
+    cases = filter_cases()
+    tab.page.goto((book_root / PAGE).as_uri(), wait_until="load", timeout=READY_MS)
+    results = tab.page.evaluate("""(cases) => cases.map(c => {
+        const f = c.filters, o = {temperature: f.temperature, topK: f.top_k, topP: f.top_p, minP: f.min_p};
+        const z = lmlabFilters.filterLogits(c.logits, o);
+        return {kept: [...z.keys()].filter(i => z[i] !== -Infinity), probs: Array.from(lmlabFilters.softmax(z))};
+    })""", cases)
+    wrong = [f"{c['row']} {c['filters']}: JS keeps {r['kept']}, lmlab {c['kept']}"
+             for c, r in zip(cases, results, strict=True) if r["kept"] != c["kept"]]
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases keep other tokens:\n  " + "\n  ".join(wrong[:20])
+    worst = max(max(abs(a - b) for a, b in zip(r["probs"], c["probs"], strict=True))
+                for c, r in zip(cases, results, strict=True))
+    assert worst <= 1e-6, f"probabilities differ from lmlab's by up to {worst:.2e}"
+    # greedy: temperature 0 puts all mass on the first largest logit, as next_token_probs does
+    one_hot = tab.page.evaluate("() => Array.from(lmlabFilters.distribution([1, 3, 3, 0], {temperature: 0}))")
+    assert one_hot == torch.nn.functional.one_hot(torch.tensor([1.0, 3, 3, 0]).argmax(), 4).tolist()
+    errors = tab.page.evaluate("""() => [{topK: 0}, {topK: 2.5}, {topP: 0}, {topP: 1.5}, {temperature: 0},
+        {temperature: -1}, {minP: 2}, {minP: -0.1}].map(o => {
+            try { lmlabFilters.filterLogits([0, 0, 0, 0], o); return null; } catch (e) { return e.message; } })""")
+    names = ["topK", "topK", "topP", "topP", "temperature", "temperature", "minP", "minP"]
+    assert all(e and e.startswith(n + " must be") for e, n in zip(errors, names, strict=True)), errors
+
+
+def test_dark_mode_and_a_phone_screen(tab, book_server, screenshots):
+    page = tab.page
+    page.set_viewport_size({"width": 400, "height": 860})
+    open_sampler(tab, book_server + PAGE)
+    panel = page.locator(PANEL)
+    panel.scroll_into_view_if_needed()
+    # the panel and everything in it within the screen (other content of the page, such as a wide
+    # table, is not the panel's to fix)
+    fits = page.evaluate(f"""() => {{ const r = document.querySelector('{PANEL}'), box = r.getBoundingClientRect();
+        const wide = [...r.querySelectorAll('*')].filter(el => el.getBoundingClientRect().right > box.right + 1);
+        return {{panel: r.scrollWidth <= r.clientWidth, inside: box.left >= 0 && box.right <= window.innerWidth,
+                 wider: wide.map(el => el.tagName + '.' + el.getAttribute('class'))}}; }}""")
+    assert fits == {"panel": True, "inside": True, "wider": []}, f"sideways scroll at 400 px: {fits}"
+    panel.screenshot(path=str(screenshots / "sampler-400px-light.png"))
+    light = page.evaluate("() => document.querySelector('.lmlab-sampler-figure').layout.font.color")
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    page.wait_for_function("(light) => document.querySelector('.lmlab-sampler-figure').layout.font.color !== light",
+                           arg=light, timeout=10_000)
+    dark = page.evaluate("""() => { const gd = document.querySelector('.lmlab-sampler-figure');
+        return {font: gd.layout.font.color, bars: gd.data.map(t => t.marker.color),
+                background: getComputedStyle(document.body).backgroundColor}; }""")
+    assert dark["font"] != light and dark["background"] != "rgb(255, 255, 255)", dark
+    panel.screenshot(path=str(screenshots / "sampler-400px-dark.png"))
+    no_problems(tab, "400 px, dark mode")
+
+
+@pytest.fixture
+def book_without_runtime(book_root, tmp_path):
+    """The chapter's page in a copy of the book whose meta.js says the build had no ONNX Runtime
+    Web, as a build without npm writes it; the rest of _static is linked, not copied."""
+    root = tmp_path / "html"
+    (root / "book" / "sampling").mkdir(parents=True)
+    shutil.copy(book_root / PAGE, root / PAGE)
+    static = root / "_static"
+    static.mkdir()
+    for entry in (book_root / "_static").iterdir():
+        if entry.name not in ("sampler", "ort"):
+            os.symlink(entry, static / entry.name)
+    os.symlink(book_root / "searchindex.js", root / "searchindex.js")
+    (static / "sampler").mkdir()
+    meta = (book_root / "_static" / "sampler" / "meta.js").read_text(encoding="utf-8")
+    (static / "sampler" / "meta.js").write_text(meta.replace('"runtime": true', '"runtime": false'), encoding="utf-8")
+    return root
+
+
+def test_a_build_without_the_runtime_shows_a_notice_and_the_static_twin(tab, book_without_runtime, screenshots):
+    page = tab.page
+    page.goto((book_without_runtime / PAGE).as_uri(), wait_until="load", timeout=READY_MS)
+    page.wait_for_function(f"() => document.querySelector('{PANEL}').dataset.state === 'off'", timeout=READY_MS)
+    status = page.locator(f"{PANEL} .lmlab-sampler-status")
+    assert "no ONNX Runtime Web" in status.text_content() and "static figure" in status.text_content()
+    assert not page.locator(f"{PANEL} .lmlab-sampler-controls").is_visible()
+    page.wait_for_function("""() => [...document.querySelectorAll('.plotly-graph-div')]
+        .filter(gd => !gd.closest('.lmlab-sampler')).every(gd => gd.querySelector('svg.main-svg'))""", timeout=20_000)
+    twins = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div')]
+        .filter(gd => gd.layout && gd.layout.sliders && gd.layout.sliders.length).length""")
+    assert twins >= 1, "the static twin is not on the page"
+    page.locator(PANEL).screenshot(path=str(screenshots / "sampler-no-runtime.png"))
+    no_problems(tab, "a build without the runtime")
