@@ -100,6 +100,19 @@ def test_a_run_that_blows_up_without_nan_is_a_divergence_too(tiny_data, tiny_cfg
         train(GPT(tiny_cfg), tiny_data, cfg)
 
 
+def test_a_model_that_starts_above_the_bar_is_not_called_diverged(tiny_data, tiny_cfg):
+    """A wide SP model with a large init (chapter 2's SP at width 1024 with the proxy's σ = 0.2 and
+    α_out = 4, at `gpu`) starts above 10 × ln V; it trains on while it improves, and is stopped
+    only when it gets worse than its start."""
+    loud = replace(tiny_cfg, output_mult=300.0)  # logits hundreds of nats apart at init
+    cfg = TrainConfig(steps=6, batch_size=4, lr=3e-3, eval_every=3, eval_batches=1, progress=False)
+    hist = train(GPT(loud), tiny_data, cfg)
+    assert hist.eval_val[0] > 10 * math.log(tiny_data.vocab_size)  # the start is above the old bar
+    assert hist.eval_val[-1] < hist.eval_val[0]
+    with pytest.raises(TrainingDiverged):  # the control: from the same start, a blow-up still stops
+        train(GPT(loud), tiny_data, replace(cfg, lr=1e30, grad_clip=None))
+
+
 def test_a_diverging_run_is_never_cached(tiny_data, tiny_cfg, tmp_path):
     cache = Cache(tmp_path / "c")
     spec = RunSpec(tiny_cfg, TrainConfig(steps=20, batch_size=4, lr=1e30, grad_clip=None, eval_batches=1,
