@@ -117,7 +117,7 @@ SCALING = {
         log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8,
         repeat_depth=2, repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
     "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
-        budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192, 16384), long_depths=2, tune_depth=3,
+        budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192,), long_depths=2, tune_depth=3,
         warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
         isoflop_budgets=5, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
 }
