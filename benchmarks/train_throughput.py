@@ -6,8 +6,9 @@ loop written below (token + position embedding, pre-LN blocks with causal SDPA
 attention and a 4x GELU MLP, no biases, untied head, `torch.optim.AdamW` with one
 plain LR, no grad clipping) sampling batches the same way lmlab does: random
 windows from the corpus's uint8 tensor. It does the same arithmetic as lmlab's
-default step (no weight decay; on CUDA bf16 autocast and the fused AdamW kernel,
-as lmlab), so the ratio measures lmlab's overhead rather than a different recipe. lmlab must not be slower than it; the
+default step (no weight decay; on CUDA the autocast dtype, loss scaling and fused AdamW
+that `lmlab.device.precision` picks, as lmlab), so the ratio measures lmlab's overhead
+rather than a different recipe. lmlab must not be slower than it; the
 `ratio` column is lmlab ms/step / plain ms/step.
 
 How: lmlab is timed through its real `lmlab.train.train(...)` and nothing is
@@ -43,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmlab.corpus import CharDataset, shakespeare
-from lmlab.device import device
+from lmlab.device import device, precision
 from lmlab.model import GPT, GPTConfig
 from lmlab.train import TrainConfig, train
 
@@ -99,18 +100,20 @@ def plain_seconds(data, dev, width, args) -> float:
     """Seconds for `args.steps` plain training steps after `args.warmup` untimed ones."""
     torch.manual_seed(0)
     model = PlainGPT(data.vocab_size, args.ctx, width, args.depth, HEADS).to(dev).train()
-    cuda = dev.type == "cuda"  # then bf16 autocast and the fused AdamW kernel, as lmlab uses there
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0, fused=cuda)
+    prec = precision(dev)  # the precision lmlab picks for this device: the same arithmetic
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0, fused=prec.fused_adamw)
+    scaler = prec.scaler()
     g = torch.Generator().manual_seed(0)
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             start = clock(dev)
         x, y = get_batch(data.train.ids, args.batch, args.ctx, g)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        with prec.autocast():
             loss = model(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
     return clock(dev) - start
 
 
