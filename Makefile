@@ -109,12 +109,14 @@ smoke-book: $(STAMP) $(ASSET_FILES)
 	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke $(call EXPORT,$(SMOKE_DIR)/_build/html)
 
-# the browser checks: the built pages offline in headless Chromium, and the live panel in JupyterLab
+# the browser checks: the built pages offline in headless Chromium (at a desktop's and a phone's width,
+# light and dark; screenshots in _build/screenshots/), and the live panel in JupyterLab
 browser: $(STAMP)
 	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke $(PY) -m pytest tests -q -rs -m browser
 
 browser-book: $(STAMP)
-	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py tests/browser/test_browser_sampler.py -q -rs -m browser
+	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py tests/browser/test_phone_dark.py \
+	  tests/browser/test_browser_sampler.py -q -rs -m browser
 
 # the Colab cell in a Colab-like virtualenv: lmlab installs, Colab's ipywidgets 7.7.1 stays, chapter 1 runs
 colab-check: $(STAMP)

@@ -7,6 +7,7 @@ browser download is never used. Without Chromium the checks skip with a notice, 
 under CI=true.
 """
 
+import contextlib
 import functools
 import http.server
 import os
@@ -100,10 +101,12 @@ class Tab:
         self.page_errors.clear()
 
 
-@pytest.fixture
-def tab(browser):
-    """A fresh browser context and page, offline but for 127.0.0.1, recording its errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+@contextlib.contextmanager
+def open_tab(browser, width: int = 1280, height: int = 900, **context_options):
+    """A fresh browser context and page of that viewport, offline but for 127.0.0.1, recording
+    its errors; `context_options` go to Playwright's `new_context` (e.g. color_scheme)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block",
+                                  **context_options)
     page = context.new_page()
     result = Tab(page)
 
@@ -120,8 +123,17 @@ def tab(browser):
         (msg.text, (msg.location or {}).get("url") or "")))
     page.on("pageerror", lambda err: result.page_errors.append(f"{err.name}: {err.message}" if err.name
                                                                 else str(err)))
-    yield result
-    context.close()
+    try:
+        yield result
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(browser):
+    """A fresh browser context and page, offline but for 127.0.0.1, recording its errors."""
+    with open_tab(browser) as result:
+        yield result
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

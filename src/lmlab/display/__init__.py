@@ -12,8 +12,8 @@ its experiments (`mup`, `scaling`, `sampling`, `randomness`). The common names a
 from lmlab.display.figures import LiveLossPlot, loss_figure, loss_traces, runs_slider_figure, slider_figure
 from lmlab.display.panels import button_panel, choice_slider, k_slider, live_panel, training_panel, value_of
 from lmlab.display.plumbing import displayable, glue, glue_all, in_colab, panel
-from lmlab.display.style import COLORS
+from lmlab.display.style import COLORS, GREY, INK
 
-__all__ = ["COLORS", "LiveLossPlot", "button_panel", "choice_slider", "displayable", "glue", "glue_all", "in_colab",
-           "k_slider", "live_panel", "loss_figure", "loss_traces", "panel", "runs_slider_figure", "slider_figure",
-           "training_panel", "value_of"]
+__all__ = ["COLORS", "GREY", "INK", "LiveLossPlot", "button_panel", "choice_slider", "displayable", "glue",
+           "glue_all", "in_colab", "k_slider", "live_panel", "loss_figure", "loss_traces", "panel",
+           "runs_slider_figure", "slider_figure", "training_panel", "value_of"]

@@ -11,7 +11,7 @@ from IPython.display import display
 from plotly.subplots import make_subplots
 
 from lmlab.display.plumbing import displayable
-from lmlab.display.style import COLORS
+from lmlab.display.style import COLORS, GREY
 
 
 def axes_of(col: int) -> dict:
@@ -89,7 +89,7 @@ def runs_slider_figure(panels: dict, label: str, active: int = 0, **layout) -> g
     background, frames = [], {}
     for col, runs in enumerate(panels.values(), 1):
         for i, (value, hist) in enumerate(runs.items()):
-            background.append(go.Scatter(x=hist.eval_step, y=hist.eval_val, line=dict(color="lightgray"),
+            background.append(go.Scatter(x=hist.eval_step, y=hist.eval_val, line=dict(color=GREY),
                                          showlegend=False, hoverinfo="skip", **axes_of(col)))
             traces = loss_traces(hist, f"{label} {value}", COLORS[i % len(COLORS)])
             frames.setdefault(value, []).extend(t.update(showlegend=col == 1, **axes_of(col)) for t in traces)
@@ -102,7 +102,7 @@ def runs_slider_figure(panels: dict, label: str, active: int = 0, **layout) -> g
 def loss_figure_with_others(name: str, hist, others: dict) -> go.Figure:
     """Run `name`'s loss curves in colour over every other run's validation curve in grey."""
     fig = go.Figure([go.Scatter(x=h.eval_step, y=h.eval_val, name=f"{n} val", mode="lines",
-                                line=dict(color="#bbb", width=1.5)) for n, h in others.items() if n != name])
+                                line=dict(color=GREY, width=1.5)) for n, h in others.items() if n != name])
     fig.add_traces(loss_traces(hist, name, COLORS[0]))
     fig.update_layout(title=name, xaxis_title="step", yaxis_title="loss (nats per character)")
     return fig

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lmlab.display.figures import axes_of, slider_figure
-from lmlab.display.style import COLORS
+from lmlab.display.style import COLORS, INK
 
 PARAM_NAMES = {"sp": "SP", "mup": "μP"}
 
@@ -63,7 +63,7 @@ def lr_sweep_figure(sweep, metric: str = "avg_train", title: str = "Loss against
                 go.Scatter(x=d.log2_lr, y=d[metric], name=f"width {width}", legendgroup=str(width),
                            showlegend=col == 1, mode="lines+markers", line=dict(color=color, width=3), **axes),
                 go.Scatter(x=[low.log2_lr], y=[low[metric]], mode="markers", showlegend=False,
-                           marker=dict(symbol="star", size=16, color=color, line=dict(color="black", width=1)),
+                           marker=dict(symbol="star", size=16, color=color, line=dict(color=INK, width=1)),
                            hovertemplate=f"width {width}: best log2 LR %{{x}}, loss %{{y:.3f}}", **axes)]
     fig = slider_figure(frames, "width", background=background, fig=fig, active=len(widths) - 1, title=title,
                         yaxis_title=yaxis_title, height=460)

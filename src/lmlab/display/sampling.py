@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from lmlab.display.figures import axes_of, slider_figure
 from lmlab.display.panels import SLIDER, k_slider, live_panel
-from lmlab.display.style import COLORS
+from lmlab.display.style import COLORS, GREY, INK, wrap_meta
 from lmlab.sampling import sampling_frame
 
 
@@ -22,7 +22,7 @@ def distribution_traces(probs, filtered, chars: str, top: int = 24, **axes) -> l
     temperature and truncation (colour), for the `top` most likely characters."""
     order = sorted(range(len(chars)), key=lambda i: -float(probs[i]))[:top]
     x = [char_label(chars[i]) for i in order]
-    return [go.Bar(x=x, y=[float(probs[i]) for i in order], name="model (T = 1)", marker_color="#c8c8c8", **axes),
+    return [go.Bar(x=x, y=[float(probs[i]) for i in order], name="model (T = 1)", marker_color=GREY, **axes),
             go.Bar(x=x, y=[float(filtered[i]) for i in order], name="sampled from", marker_color=COLORS[0], **axes)]
 
 
@@ -34,9 +34,9 @@ def wrapped(text: str, width: int = 56) -> str:
 
 def samples_table(samples: list[str], wrap: int = 56, **axes) -> go.Table:
     """Generated texts, one row each, line breaks kept, lines wrapped at `wrap` characters."""
-    return go.Table(header=dict(values=["samples"], align="left", fill_color="#eef2f5"),
+    return go.Table(header=dict(values=["samples"], align="left"),
                     cells=dict(values=[[wrapped(s, wrap) for s in samples]], align="left",
-                               font=dict(family="monospace", size=12)), **axes)
+                               font=dict(family="monospace", size=12)), meta=wrap_meta([list(samples)], wrap), **axes)
 
 
 def sampling_figure(frames: dict, chars: str, label: str, prompt: str, active: int = 0, **layout) -> go.Figure:
@@ -93,9 +93,10 @@ def samples_grid(grid: dict, corner: str = "", wrap: int = 28, **layout) -> go.F
     cells = {row: [wrapped(grid[row][col], wrap) for col in columns] for row in grid}
     lines = sum(max(c.count("<br>") + 1 for c in row) for row in cells.values())
     fig = go.Figure(go.Table(columnwidth=[1] + [3] * len(columns),
-                             header=dict(values=[corner, *columns], align="left", fill_color="#eef2f5"),
+                             header=dict(values=[corner, *columns], align="left"),
                              cells=dict(values=[[f"<b>{row}</b>" for row in grid], *zip(*cells.values(), strict=True)],
-                                        align="left", font=dict(family="monospace", size=12))))
+                                        align="left", font=dict(family="monospace", size=12)),
+                             meta=wrap_meta([None, *([grid[row][col] for row in grid] for col in columns)], wrap)))
     fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=120 + 17 * lines + 12 * len(grid))
     fig.update_layout(**layout)
     return fig
@@ -115,7 +116,7 @@ def frontier_figure(table, families: dict, x: str = "NLL", ys: tuple[str, ...] =
                             legendgroup=family, showlegend=col == 1, row=1, col=col)
         ref = table.loc[[reference]]
         fig.add_scatter(x=ref[x], y=ref[y], name=f"{reference} text", text=[reference], mode="markers",
-                        hovertemplate=hover, marker=dict(symbol="star", size=16, color="#222"),
+                        hovertemplate=hover, marker=dict(symbol="star", size=16, color=INK),
                         legendgroup=reference, showlegend=col == 1, row=1, col=col)
         fig.update_yaxes(title_text=y, row=1, col=col)
     fig.update_xaxes(title_text=f"{x} of the samples (nats per character)")

@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from lmlab.display.figures import slider_figure
-from lmlab.display.style import COLORS
+from lmlab.display.style import COLORS, GREY
 from lmlab.experiments.scaling import compute_optimal
 
 
@@ -32,7 +32,7 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
     bottom; a slider picks the budget, the other budgets stay in grey."""
     background, frames = [], {}
     for C, group in profiles.groupby("C", sort=True):
-        background.append(go.Scatter(x=group.N, y=group.L, mode="lines", line=dict(color="#ccc"), showlegend=False,
+        background.append(go.Scatter(x=group.N, y=group.L, mode="lines", line=dict(color=GREY), showlegend=False,
                                      hoverinfo="skip"))
         c2, c1, c0 = np.polyfit(np.log(group.N), group.L, 2)
         xs = np.geomspace(group.N.min(), group.N.max(), 60)
