@@ -97,7 +97,7 @@ class ScalingSizes:
     long_depths: int  # IsoFLOP profiles reach models trained past their compute optimum
     tune_depth: int  # the LR is tuned on this size and carried to the others by μP
     warmup_steps: int
-    log2_lrs: tuple[int, ...]  # tuned on the smallest model at the shortest budget, transferred by μP
+    log2_lrs: tuple[int, ...]  # tuned at tune_depth on the second-longest budget, carried by μP
     init_std: float
     seeds: tuple[int, ...]  # at every size, for the seed noise
     eval_batches: int
