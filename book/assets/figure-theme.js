@@ -235,6 +235,9 @@
       darken(layout);
       layout.template = THEME.templates.dark;
     }
+    // draw at the width the layout was fitted to: plotly.react keeps an autosized figure's old
+    // width when its container has grown since (a scrollbar gone), and wrapped texts would not fit
+    if (width > 0 && layout.width === undefined) layout.width = width;
     if (width > 0) placeTitle(layout, width);
     if (width > 0 && width < NARROW) phone(data, layout, width);
     if (width > 0) fitTables(data, layout, width);
