@@ -14,8 +14,8 @@ import plotly.io as pio
 from IPython.display import HTML, Markdown, display
 from plotly.io._base_renderers import MimetypeRenderer
 
+import lmlab.display.style  # noqa: F401  (registers the house template)
 from lmlab.budget import building_book
-from lmlab.display import style  # noqa: F401  (registers the house template)
 
 
 class BookRenderer(MimetypeRenderer):
