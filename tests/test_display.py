@@ -2,6 +2,7 @@
 
 import plotly.graph_objects as go
 import pytest
+from conftest import history
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -11,21 +12,11 @@ from lmlab.display import panels, plumbing
 from lmlab.display import randomness as randomness_figs
 from lmlab.display import sampling as sampling_figs
 from lmlab.display import scaling as scaling_figs
-from lmlab.history import History
 
 
 @pytest.fixture
 def shell():
     return InteractiveShell.instance()
-
-
-def history(n: int) -> History:
-    h = History()
-    for i in range(n):
-        h.eval_step.append(10 * i)
-        h.eval_val.append(4.0 - i)
-        h.eval_train.append(3.9 - i)
-    return h
 
 
 def test_slider_figure_shows_one_group_at_a_time():

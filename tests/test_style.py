@@ -8,10 +8,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
+from conftest import history
 
 from lmlab.display import figures, mup, sampling, scaling, style
 from lmlab.experiments.scaling import EPOCH
-from lmlab.history import History
 
 
 def luminance(color: str) -> float:
@@ -77,15 +77,6 @@ def explicit_colors(fig: go.Figure) -> set[str]:
 
     walk(fig.to_plotly_json()["data"])
     return found
-
-
-def history(n: int) -> History:
-    h = History()
-    for i in range(n):
-        h.eval_step.append(10 * i)
-        h.eval_val.append(4.0 - i)
-        h.eval_train.append(3.9 - i)
-    return h
 
 
 def house_figures() -> dict[str, go.Figure]:
