@@ -60,11 +60,17 @@ def offline(context) -> None:
                   else r.abort("blockedbyclient"))
 
 
-def load_once(browser, url: str) -> dict:
+def opened(browser, url: str):
+    """A fresh, offline tab on `url` at a desktop's size, after its load event; and its context."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
     offline(context)
     page = context.new_page()
     page.goto(url, wait_until="load", timeout=120_000)
+    return context, page
+
+
+def load_once(browser, url: str) -> dict:
+    context, page = opened(browser, url)
     page.wait_for_function("() => window.lmlabSampler && (lmlabSampler.readyAt || lmlabSampler.error)",
                            timeout=120_000)
     t = page.evaluate("""() => ({ready: lmlabSampler.readyAt, error: lmlabSampler.error, phases: lmlabSampler.phases,
@@ -79,10 +85,7 @@ def load_once(browser, url: str) -> dict:
 
 def moves(browser, url: str, count: int) -> dict:
     """`count` slider moves, then `count` new seeds; the page's own timings of each."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-    offline(context)
-    page = context.new_page()
-    page.goto(url, wait_until="load", timeout=120_000)
+    context, page = opened(browser, url)
     page.wait_for_function("() => Number((document.querySelector('.lmlab-sampler').dataset.samples) || 0) >= 1",
                            timeout=120_000)
     panel = ".lmlab-sampler"
