@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from lmlab.corpus import PLAY_SEPARATOR, CharDataset
-from lmlab.history import History
 from lmlab.model import GPT, GPTConfig
 from lmlab.train import TrainConfig
 
@@ -77,13 +76,3 @@ def tiny_model(tiny_cfg) -> GPT:
 @pytest.fixture
 def tiny_train_cfg() -> TrainConfig:
     return TrainConfig(steps=6, batch_size=4, lr=3e-3, eval_every=3, eval_batches=2, progress=False)
-
-
-def history(n: int) -> History:
-    """A made-up History of `n` evaluations, 10 steps apart, each loss one nat below the last."""
-    h = History()
-    for i in range(n):
-        h.eval_step.append(10 * i)
-        h.eval_val.append(4.0 - i)
-        h.eval_train.append(3.9 - i)
-    return h

@@ -2,9 +2,9 @@
 
 import plotly.graph_objects as go
 import pytest
-from conftest import history
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from made_up import history
 
 from lmlab import display as viz
 from lmlab import sampling

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
-from conftest import history
+from made_up import history
 
 from lmlab.display import figures, mup, sampling, scaling, style
 from lmlab.experiments.scaling import EPOCH
