@@ -34,6 +34,7 @@ class GPTConfig:
     dropout: float = 0.0
     param: str = "sp"  # "sp" or "mup"
     base_width: int | None = None  # the width at which μP equals SP; None means `width`
+    base_heads: int | None = None  # the base model's head count; None means `heads`
     init_std: float = 0.02  # σ at the base width
     input_mult: float = 1.0  # α_in, multiplies the embedding output
     output_mult: float = 1.0  # α_out, multiplies the logits (μP divides it by m)
@@ -48,10 +49,16 @@ class GPTConfig:
             raise ValueError(f"width must be divisible by heads ({self.heads}), got width={self.width}")
         check_fraction("dropout", self.dropout, high_open=True)
         check_choice("param", self.param, tuple(mup.RULES))
+        if self.base_width is None and self.base_heads not in (None, self.heads):
+            raise ValueError(f"base_heads must be None or heads ({self.heads}) when base_width is None (the model "
+                             f"is its own base), got {self.base_heads}")
+        if self.base_heads is not None:
+            check_positive_int("base_heads", self.base_heads)
         if self.base_width is not None:
             check_positive_int("base_width", self.base_width)
-            if self.base_width % self.heads:
-                raise ValueError(f"base_width must be divisible by heads ({self.heads}), got {self.base_width}")
+            heads = self.base_heads or self.heads
+            if self.base_width % heads:
+                raise ValueError(f"base_width must be divisible by the base's heads ({heads}), got {self.base_width}")
         for name in ("init_std", "input_mult", "output_mult"):
             check_positive(name, getattr(self, name))
 
@@ -63,6 +70,13 @@ class GPTConfig:
     @property
     def head_dim(self) -> int:
         return self.width // self.heads
+
+    @property
+    def head_dim_mult(self) -> float:
+        """d_head / d_head,base, the variable the attention-scale rule is a power of: it equals m
+        when the head count is fixed, and 1 when heads grow with width at a fixed head size."""
+        base_width = self.base_width or self.width
+        return self.head_dim / (base_width // (self.base_heads or self.heads))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +95,15 @@ def param_count(cfg: GPTConfig, non_embedding: bool = True) -> int:
 
 
 def flops_per_token(cfg: GPTConfig) -> float:
-    """Training FLOPs per token, forward and backward: 6N + 6·depth·ctx·width (Kaplan et al. 2020, table 1)."""
-    return 6 * param_count(cfg) + 6 * cfg.depth * cfg.ctx * cfg.width
+    """Training FLOPs per token, forward and backward: 6·(N + vocab·width) + 6·depth·ctx·width.
+
+    Two FLOPs per weight forward and four backward for every non-embedding parameter N and for
+    the readout matmul (vocab·width), which Kaplan et al. (2020, table 1) list but drop as small
+    at their scale and Chinchilla counts; it is a large share of a character model's compute.
+    The embeddings are lookups, not matmuls, and cost nothing. Attention's scores and weighted
+    sum add 2·ctx·width per layer forward (4·ctx·width for the full ctx × ctx matrix, halved on
+    average by the causal mask), so 6·depth·ctx·width for training."""
+    return 6 * (param_count(cfg) + cfg.vocab_size * cfg.width) + 6 * cfg.depth * cfg.ctx * cfg.width
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -142,7 +163,8 @@ class CausalSelfAttention(nn.Module):
         self.heads, self.dropout, self.layer = cfg.heads, cfg.dropout, layer
         self.qkv = nn.Linear(cfg.width, 3 * cfg.width, bias=False)
         self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
-        self.scale = mup.forward_scale(cfg.param, "attention", cfg.width_mult) / math.sqrt(cfg.head_dim)
+        # the attention rule follows the real head size: √d_head,base / d_head under μP, 1/√d_head under SP
+        self.scale = mup.forward_scale(cfg.param, "attention", cfg.head_dim_mult) / math.sqrt(cfg.head_dim)
 
     def forward(self, x, cache: KVCache | None = None):
         B, T, C = x.shape

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 
 from lmlab.display.figures import slider_figure
 from lmlab.display.style import COLORS, GREY
-from lmlab.experiments.scaling import compute_optimal
+from lmlab.experiments.laws import family_optimum
 
 
 def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: str = "",
@@ -51,16 +51,18 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
     return fig
 
 
-def prediction_figure(fit, C: float, n_range: tuple[float, float], trained: dict | None = None) -> go.Figure:
-    """The loss a Chinchilla fit (`lmlab.scaling.Chinchilla`) predicts along the IsoFLOP line of
-    compute C (D = C / 6N) over `n_range`, its optimum, and a run `trained` on it ({"N", "final_val"})."""
-
-
-    n = np.geomspace(*n_range, 80)
-    n_opt, d_opt = compute_optimal(C, fit)
-    fig = go.Figure([go.Scatter(x=n, y=fit(n, C / (6 * n)), name="predicted by the fit", mode="lines"),
-                     go.Scatter(x=[n_opt], y=[fit(n_opt, d_opt)], name=f"optimum: N {n_opt:,.0f}, D {d_opt:,.0f}",
-                                mode="markers", marker=dict(size=14, symbol="star"))])
+def prediction_figure(fit, C: float, members, trained: dict | None = None) -> go.Figure:
+    """The loss a fitted law `fit(N, D)` predicts along the IsoFLOP line of compute C over the model
+    family `members` (`lmlab.experiments.scaling.family`): each size gets D = C / its FLOPs per
+    token, the chapter's own count. Its optimum (`family_optimum`) is starred, and a run `trained`
+    on it ({"N", "final_val"}) drawn beside it."""
+    n = np.geomspace(members.N.min(), members.N.max(), 80)
+    per_token = np.exp(np.interp(np.log(n), np.log(members.N), np.log(members.flops_per_token)))
+    best = family_optimum(C, fit, members)
+    fig = go.Figure([go.Scatter(x=n, y=fit(n, C / per_token), name="predicted by the fit", mode="lines"),
+                     go.Scatter(x=[best["N_opt"]], y=[best["L_opt"]],
+                                name=f"optimum: N {best['N_opt']:,.0f}, D {best['D_opt']:,.0f}", mode="markers",
+                                marker=dict(size=14, symbol="star"))])
     if trained is not None:
         fig.add_scatter(x=[trained["N"]], y=[trained["final_val"]], name="trained just now", mode="markers",
                         marker=dict(size=12, color=COLORS[1]))
