@@ -1,5 +1,6 @@
 """What the reader sees: static slider figures, a live loss plot that redraws in place, panels."""
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -77,12 +78,15 @@ def test_glue_stores_a_figure_through_its_mime_bundle():
 
 
 def test_prediction_figure_marks_the_fits_optimum():
-    from lmlab.experiments.scaling import EPOCH, compute_optimal
+    import pandas as pd
 
-    fig = scaling_figs.prediction_figure(EPOCH, 1e21, (1e8, 1e11), trained={"N": 1e9, "final_val": 2.5})
+    from lmlab.experiments.laws import EPOCH
+
+    N = np.geomspace(1e8, 1e11, 12)
+    members = pd.DataFrame({"depth": range(12), "N": N, "N_total": 1.1 * N, "flops_per_token": 6 * N})
+    fig = scaling_figs.prediction_figure(EPOCH, 1e21, members, trained={"N": 1e9, "final_val": 2.5})
     curve, star, run = fig.data
-    n_opt, _ = compute_optimal(1e21, EPOCH)
-    assert star.x[0] == n_opt and min(curve.y) >= star.y[0] - 1e-9  # nothing on the line beats the optimum
+    assert min(curve.y) >= star.y[0] - 1e-6  # nothing on the line beats the optimum
     assert run.name == "trained just now" and fig.layout.title.text == "C = 1e+21 FLOPs"
 
 
@@ -312,3 +316,36 @@ def test_a_panel_whose_update_raises_shows_the_error_and_stays_alive(monkeypatch
     assert "RuntimeError: the model's weights are NaN" in status.value and "running" not in status.value
     box.value = 3
     assert status.value == "ready" and shown[-1].data[0].y == (3,)
+
+
+def test_mup_sweep_figure_draws_bands_and_optima():
+    import pandas as pd
+
+    from lmlab.display import mup as mup_figs
+
+    runs = pd.DataFrame([{"param": p, "width": w, "seed": s, "log2_lr": lg,
+                          "avg_train": 2 + 0.1 * (lg + 7) ** 2 + s / 100}
+                         for p in ("sp_fanin", "mup") for w in (32, 64) for s in range(3) for lg in (-8, -7, -6)])
+    optima = pd.DataFrame([{"param": p, "width": w, "opt": -7.0, "opt_se": 0.1, "loss": 2.01}
+                           for p in ("sp_fanin", "mup") for w in (32, 64)])
+    fig = mup_figs.sweep_figure(runs, optima)
+    stars = [t for t in fig.data if t.marker.symbol == "star"]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(stars) == len(bands) == 4 and stars[0].error_x.array[0] == pytest.approx(0.2)
+    assert [a.text for a in fig.layout.annotations] == ["SP (fan-in)", "μP"]
+
+
+def test_mup_comparison_and_coordinate_figures():
+    import pandas as pd
+
+    from lmlab.display import mup as mup_figs
+
+    table = pd.DataFrame({"mean": [2.4, 2.5], "half": [0.01, 0.02]}, index=["a", "b"])
+    bars = mup_figs.comparison_figure(table).data[0]
+    assert list(bars.y) == ["a", "b"] and list(bars.error_x.array) == [0.01, 0.02]
+    coords = pd.DataFrame([{"param": "mup", "width": w, "seed": 0, "t": t, "layer": "MLP 0", "l1": 1.0,
+                            "delta": t - 1.0} for w in (32, 64) for t in (1, 2, 3)])
+    fig = mup_figs.coord_figure(coords, stat="delta", first_t=2)
+    assert len(fig.layout.sliders[0].steps) == 2  # t = 2 and 3 only
+    with pytest.raises(ValueError, match="stat"):
+        mup_figs.coord_figure(coords, stat="l2")

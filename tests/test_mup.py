@@ -135,8 +135,11 @@ def test_output_mult_scales_the_logits():
 
 
 def test_rules_table():
-    assert set(mup.RULES) == {"sp", "mup"}
+    assert set(mup.RULES) == {"sp", "sp_fanin", "mup"}
     assert all(r == mup.Rule() for r in mup.RULES["sp"].values())
+    # fan-in SP: variance 1/fan_in wherever the fan-in is the width, and nothing else
+    assert {k for k, r in mup.RULES["sp_fanin"].items() if r != mup.Rule()} == {"hidden", "readout"}
+    assert mup.rule("sp_fanin", "hidden") == mup.rule("sp_fanin", "readout") == mup.Rule(init=-0.5)
     assert mup.rule("mup", "hidden") == mup.Rule(init=-0.5, lr=-1.0)
     assert mup.rule("mup", "readout").mult == -1.0
     assert mup.rule("mup", "attention").mult == -0.5
@@ -160,7 +163,9 @@ def test_rules_table_is_written_from_the_rules():
     hidden, readout = mup.KINDS["hidden"], mup.KINDS["readout"]
     assert table.loc[hidden, ("init std", "μP")] == "σ/√m"
     assert table.loc[hidden, ("Adam LR", "μP")] == "η/m"
-    assert table.loc[hidden, ("Adam LR", "SP")] == "η"
+    assert table.loc[hidden, ("Adam LR", "SP (constant σ)")] == "η"
+    assert table.loc[hidden, ("init std", "SP (fan-in)")] == "σ/√m"
+    assert table.loc[hidden, ("Adam LR", "SP (fan-in)")] == "η"
     assert table.loc[readout, ("forward multiplier", "μP")] == "α_out/m"
     assert table.loc[mup.KINDS["attention"], ("forward multiplier", "μP")] == "√d_head,base / d_head"
 
@@ -220,3 +225,93 @@ def test_coord_check_bad_arguments(tiny_data, kw, name):
     args = {"param": "mup", "widths": [16], "steps": 2, "lr": 1e-2} | kw
     with pytest.raises(ValueError, match=name):
         coord_check.coord_check(tiny_data, **args, batch_size=2, ctx=16, depth=1, heads=2)
+
+
+def test_fanin_sp_init_and_learning_rates():
+    """Fan-in SP: σ/√m on hidden matrices and readout, σ on embeddings, one LR, no multipliers."""
+    width, init_std = 4 * BASE, 0.04
+    fan = GPT(cfg(width, "sp_fanin", base_width=BASE, init_std=init_std), seed=0)
+    assert std(fan.blocks[0].mlp.up.weight) == pytest.approx(init_std / 2, rel=0.05)
+    assert std(fan.head.weight) == pytest.approx(init_std / 2, rel=0.1)
+    assert std(fan.tok.weight) == pytest.approx(init_std, rel=0.1)
+    assert fan.output_mult == 1.0
+    assert fan.blocks[0].attn.scale == pytest.approx(1 / math.sqrt(width // 2), rel=1e-12)
+    assert all(group["lr"] == LR for group in groups(fan).values())
+
+
+def test_fanin_sp_is_sp_at_the_base_width():
+    sp, fan = GPT(cfg(BASE, "sp"), seed=2), GPT(cfg(BASE, "sp_fanin", base_width=BASE), seed=2)
+    for (n, p), (_, q) in zip(sp.named_parameters(), fan.named_parameters(), strict=True):
+        assert torch.equal(p, q), n
+
+
+def test_attention_scale_follows_the_real_head_size():
+    """μP's 1/d_head rule is about the head size: with the head count fixed it shrinks like 1/m;
+    when heads grow with width at a fixed head size, it stays SP's 1/√d_head."""
+    fixed_heads = GPT(cfg(4 * BASE, "mup", heads=2))
+    assert fixed_heads.config.head_dim_mult == 4
+    assert fixed_heads.blocks[0].attn.scale == pytest.approx(math.sqrt(BASE // 2) / (4 * BASE // 2), rel=1e-12)
+    more_heads = GPT(cfg(4 * BASE, "mup", heads=8, base_heads=2))  # d_head = 8 at both widths
+    assert more_heads.config.head_dim_mult == 1
+    assert more_heads.blocks[0].attn.scale == pytest.approx(1 / math.sqrt(8), rel=1e-12)
+    assert groups(more_heads)["hidden"]["lr_scale"] == 0.25  # the hidden LR still follows the width
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"base_width": None, "base_heads": 4}, "base_heads"),
+    ({"base_heads": 0}, "base_heads"),
+    ({"base_heads": 3}, "divisible by the base's heads"),
+])
+def test_base_heads_bad_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        cfg(2 * BASE, "mup", **kw)
+
+
+def test_coord_check_measures_what_the_updates_changed(tiny_data):
+    """`delta` is mean |x_t − x_1|: zero at t = 1, and at t = 2 zero for every layer below a
+    zero-initialised readout (its gradient is all the first step changes) but not for the logits."""
+    df = coord_check.coord_check(tiny_data, "mup", [16], steps=3, lr=1e-2, seeds=(0,), batch_size=2, ctx=16,
+                                 depth=1, heads=2, zero_readout=True)
+    at = df.set_index(["t", "layer"]).delta
+    assert (at[1] == 0).all()
+    assert at[2, "MLP 0"] == 0 and at[2, "logits"] > 0
+    assert (at[3].drop("embedding") > 0).all()
+
+
+@pytest.mark.parametrize("ablation", sorted(mup.ABLATIONS))
+def test_each_ablation_removes_one_rule(ablation):
+    model = GPT(cfg(4 * BASE, "mup"))
+    opt = mup.optimizer(model, LR)
+    before = {g["kind"]: g["lr"] for g in opt.param_groups}, model.blocks[0].attn.scale, model.output_mult
+    mup.ablate_rule(model, ablation, opt)
+    after = {g["kind"]: g["lr"] for g in opt.param_groups}, model.blocks[0].attn.scale, model.output_mult
+    changed = [i for i in range(3) if before[i] != after[i]]
+    assert changed == [{"hidden_lr": 0, "attention_scale": 1, "output_mult": 2}[ablation]]
+    if ablation == "hidden_lr":
+        assert after[0]["hidden"] == LR and all(g["lr_scale"] == 1 for g in opt.param_groups)
+    elif ablation == "attention_scale":
+        assert after[1] == pytest.approx(1 / math.sqrt(4 * BASE // 2))
+    else:
+        assert after[2] == 1.0
+
+
+def test_ablations_reject_bad_input(tiny_data):
+    with pytest.raises(ValueError, match="ablate"):
+        coord_check.coord_check(tiny_data, "mup", [16], steps=1, ablate="depth", batch_size=2, ctx=16, depth=1,
+                                heads=2)
+    model = GPT(cfg(2 * BASE, "sp"))
+    with pytest.raises(ValueError, match="param must be 'mup'"):
+        mup.ablate_rule(model, "hidden_lr", mup.optimizer(model, LR))
+    with pytest.raises(ValueError, match="pass opt"):
+        mup.ablate_rule(GPT(cfg(2 * BASE, "mup")), "hidden_lr")
+
+
+def test_the_hidden_lr_control_fails_the_check_that_mup_passes(tiny_data):
+    """The negative control at toy size: μP without its hidden-LR rule fans out with width."""
+    spread = {}
+    for ablate in (None, "hidden_lr"):
+        df = coord_check.coord_check(tiny_data, "mup", [16, 128], steps=4, lr=2**-5, seeds=(0, 1), batch_size=4,
+                                     ctx=16, depth=1, heads=2, zero_query=True, zero_readout=True, ablate=ablate)
+        mlp = df[(df.layer == "MLP 0") & (df.t == 4)].groupby("width").delta.mean()
+        spread[ablate] = mlp[128] / mlp[16]
+    assert spread["hidden_lr"] > 3 * spread[None], spread

@@ -1,13 +1,21 @@
 """Standard parametrization (SP) and μP in one table, read by model init and optimizer alike.
 
-Every rule is an exponent of the width multiplier m = width / base_width
-(Yang et al. 2022, "Tensor Programs V", table 3 for Adam; the coordinate check that tests
-them is `lmlab.experiments.coord_check`). At the base width
-m = 1, so μP and SP are the same model; they part only as width grows. The
-book's SP is exactly that: the base model's constants kept at every width,
-with no width-dependent learning rate, output or attention scaling.
+Every rule is an exponent of the width multiplier m = width / base_width, except the
+attention scale's, which is an exponent of the head-size multiplier d_head / d_head,base
+(equal to m at a fixed head count). μP is written in the form of Tensor Programs V's table 8
+(Yang et al. 2022): the readout keeps its init and LR and its output is multiplied by α_out/m,
+which is table 3's form (readout init variance ∝ 1/fan_in², LR ∝ 1/fan_in) with the factor
+1/m moved from the weight into a multiplier. The coordinate check that tests the rules is
+`lmlab.experiments.coord_check`. At the base width every parametrization is the same model;
+they part only as width grows. Two SPs:
+
+- "sp": the base model's constants kept at every width (GPT-2's habit of one σ);
+- "sp_fanin": init variance ∝ 1/fan_in for every matrix whose fan-in is the width (hidden
+  matrices and readout), as PyTorch's default layers, TP-V's SP and the `mup` package's SP do;
+  no width-dependent learning rate, output or attention scaling.
 """
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -35,11 +43,12 @@ KINDS = {
 
 RULES = {
     "sp": {kind: Rule() for kind in KINDS},
+    "sp_fanin": {kind: Rule(init=-0.5) if kind in ("hidden", "readout") else Rule() for kind in KINDS},
     "mup": {
         "embedding": Rule(),
         "hidden": Rule(init=-0.5, lr=-1.0),  # variance ∝ 1/fan_in, Adam LR η/m
         "readout": Rule(mult=-1.0),  # logits × α_out/m in every forward path
-        "attention": Rule(mult=-0.5),  # 1/√d_head · m^-½ = √d_head,base / d_head at fixed head count
+        "attention": Rule(mult=-0.5),  # 1/√d_head · (d_head/d_head,base)^-½ = √d_head,base / d_head
         "vector": Rule(),
     },
 }
@@ -54,7 +63,8 @@ BASE = {
     "vector": {"init": "1 (gains), 0 (biases)", "lr": "η", "mult": "1"},
 }
 COLUMNS = {"init": "init std", "lr": "Adam LR", "mult": "forward multiplier"}
-# The same quantity in the form papers print it (with a fixed number of heads, d_head ∝ m)
+NAMES = {"sp": "SP (constant σ)", "sp_fanin": "SP (fan-in)", "mup": "μP"}
+# The same quantity in the form papers print it
 SPELLED = {("attention", "mult", -0.5): "√d_head,base / d_head"}
 
 
@@ -67,7 +77,7 @@ def _times_m(base: str, exponent: float) -> str:
 
 
 def rules_table() -> pd.DataFrame:
-    """The `RULES` table written out, SP beside μP, with m = width / base_width.
+    """The `RULES` table written out, both SPs beside μP, with m = width / base_width.
 
     The book prints this table, so text and code cannot disagree.
     """
@@ -77,7 +87,7 @@ def rules_table() -> pd.DataFrame:
             for param in RULES:
                 exponent = getattr(RULES[param][kind], col)
                 cell = SPELLED.get((kind, col, exponent)) or _times_m(BASE[kind][col], exponent)
-                rows.setdefault(what, {})[COLUMNS[col], {"sp": "SP", "mup": "μP"}[param]] = cell
+                rows.setdefault(what, {})[COLUMNS[col], NAMES[param]] = cell
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index.name = "parameter"
@@ -124,3 +134,31 @@ def optimizer(model, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.95), fu
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas, fused=fused)
+
+
+# μP with one rule taken out, for negative controls: what each ablation undoes
+ABLATIONS = {
+    "hidden_lr": "hidden matrices learn at η, not η/m",
+    "attention_scale": "attention logits scaled by 1/√d_head, not √d_head,base / d_head",
+    "output_mult": "logits not multiplied by 1/m",
+}
+
+
+def ablate_rule(model, ablation: str, opt=None) -> None:
+    """Undo one μP rule (a key of ABLATIONS) in a μP `model`, in place; "hidden_lr" acts on its
+    optimizer `opt` (from `optimizer`), the others on the model itself."""
+    check_choice("ablate", ablation, tuple(ABLATIONS))
+    cfg = model.config
+    if cfg.param != "mup":
+        raise ValueError(f"ablate removes a μP rule, so param must be 'mup', got {cfg.param!r}")
+    if ablation == "hidden_lr":
+        if opt is None:
+            raise ValueError("ablate='hidden_lr' changes the optimizer: pass opt")
+        for group in opt.param_groups:
+            if group["kind"] == "hidden":
+                group["lr_scale"], group["lr"] = 1.0, group["lr"] / group["lr_scale"]
+    elif ablation == "attention_scale":
+        for block in model.blocks:
+            block.attn.scale = 1 / math.sqrt(cfg.head_dim)
+    else:
+        model.output_mult = cfg.output_mult

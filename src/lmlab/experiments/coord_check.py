@@ -2,9 +2,15 @@
 as the model widens?
 
 Train each width for a few Adam steps on one fixed batch at a deliberately large LR
-and record the size of every layer's output before each step. Under a correct μP
-every curve is flat in width from t = 2 on; under SP the hidden layers' outputs grow
-with width, because an Adam update is aligned with the input it came from.
+and record, before each step, the size of every layer's output, `|x_t|`, and the size
+of what the updates so far changed in it, `|x_t − x_1|`. Under a correct μP both are
+flat in width from t = 2 on; under SP the updates' effect on the hidden layers grows
+with width, because an Adam update is aligned with the input it came from. The second
+statistic is the one that tests that claim: `|x_t|` of an SP with one σ at every width
+grows with width already at t = 1, before any update.
+
+`ablate` removes one μP rule (`lmlab.mup.ABLATIONS`), for a negative control that a correct
+check must catch.
 """
 
 from contextlib import contextmanager
@@ -15,19 +21,22 @@ import torch
 from lmlab.checks import check_choice, check_positive, check_positive_int
 from lmlab.device import device as default_device
 from lmlab.model import GPT, GPTConfig
-from lmlab.mup import RULES, optimizer
+from lmlab.mup import ABLATIONS, RULES, ablate_rule, optimizer
 
 
 @contextmanager
-def record_coordinates(model, stats: dict):
+def record_coordinates(model, stats: dict, outputs: dict | None = None):
     """While active, each forward pass stores `|x|.mean()` of the embedding output,
     every attention and MLP output and the logits into `stats` (the statistic of
-    the `mup` package's coordinate check)."""
+    the `mup` package's coordinate check), and the outputs themselves into `outputs`
+    when it is given."""
 
     def hook(name):
         def record(module, inputs, output):
             x = output[0] if isinstance(output, tuple) else output
             stats[name] = x.detach().abs().mean().item()
+            if outputs is not None:
+                outputs[name] = x.detach().clone()
 
         return record
 
@@ -44,15 +53,19 @@ def record_coordinates(model, stats: dict):
 
 def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, seeds=(0, 1, 2), *,
                 batch_size: int = 16, ctx: int = 64, base_width: int | None = None, device=None,
-                **config) -> pd.DataFrame:
+                ablate: str | None = None, **config) -> pd.DataFrame:
     """Train each width for `steps` Adam steps on one fixed batch at `lr`, and record the size of
     every layer's output before each step (t = 1 is the initial model).
 
-    Returns one row per (width, seed, t, layer) with the statistic in `l1`. `config` goes to
+    Returns one row per (width, seed, t, layer) with `l1` = mean |x_t| and `delta` =
+    mean |x_t − x_1| (0 at t = 1), the size of what the updates changed. `config` goes to
     `GPTConfig` (depth, heads, init_std, ...); the base width defaults to the narrowest, the
-    device to `lmlab.device()`.
+    device to `lmlab.device()`. `ablate` (a key of ABLATIONS) removes one μP rule; the rows'
+    `param` then reads "mup-<ablate>".
     """
     check_choice("param", param, tuple(RULES))
+    if ablate is not None:
+        check_choice("ablate", ablate, tuple(ABLATIONS))
     widths = sorted(widths)
     if not widths:
         raise ValueError("widths must name at least one width, got []")
@@ -60,17 +73,23 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
     check_positive("lr", lr)
     dev = torch.device(device) if device else default_device()
     x, y = (t.to(dev) for t in data.batch("train", batch_size, ctx, torch.Generator().manual_seed(0)))
-    rows = []
+    rows, label = [], param if ablate is None else f"{param}-{ablate}"
     for width in widths:
         cfg = GPTConfig(data.vocab_size, ctx=ctx, width=width, param=param, base_width=base_width or widths[0],
                         **config)
         for seed in seeds:
             model = GPT(cfg, seed).to(dev).train()
             opt = optimizer(model, lr)
+            if ablate is not None:
+                ablate_rule(model, ablate, opt)
+            first = {}
             for t in range(1, steps + 1):
-                with record_coordinates(model, {}) as stats:
+                outputs = {}
+                with record_coordinates(model, {}, outputs) as stats:
                     _, loss = model(x, y)
-                rows += [{"param": param, "width": width, "seed": seed, "t": t, "layer": layer, "l1": value}
+                first = first or outputs
+                rows += [{"param": label, "width": width, "seed": seed, "t": t, "layer": layer, "l1": value,
+                          "delta": (outputs[layer] - first[layer]).abs().mean().item()}
                          for layer, value in stats.items()]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

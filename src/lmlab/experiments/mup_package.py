@@ -33,9 +33,9 @@ def mup_package_gpt(config: GPTConfig, seed: int = 0) -> GPT:
 
     - the readout is a `mup.MuReadout`, which multiplies its input by α_out/m
       itself, so the GPT's own logit multiplier is set to 1;
-    - the attention scale is set by hand to √d_head,base / d_head (the README's
-      1/d_head, with the constant that makes it SP's 1/√d_head at the base
-      width): the package leaves attention to the user;
+    - the attention scale is set by hand to √d_head,base / d_head, with the base's
+      real head size (the README's 1/d_head, with the constant that makes it SP's
+      1/√d_head at the base width): the package leaves attention to the user;
     - `mup.set_base_shapes` against models at `base_width` and 2×`base_width`
       marks which dimensions are widths; it runs with `rescale_params=False`
       because every parameter is then drawn by `mup.init.normal_`, which gives
@@ -49,16 +49,16 @@ def mup_package_gpt(config: GPTConfig, seed: int = 0) -> GPT:
     """
     if config.param != "mup":
         raise ValueError(f"config.param must be 'mup' (the package builds only μP), got {config.param!r}")
-    base_width = config.base_width or config.width
-    body = replace(config, param="sp", base_width=None)
+    base_width, base_heads = config.base_width or config.width, config.base_heads or config.heads
+    body = replace(config, param="sp", base_width=None, base_heads=None)
     with torch.random.fork_rng(devices=[]):  # MuReadout's own init and mup.init draw from the global RNG
         model = GPT(body, seed)
         model.head = mup.MuReadout(config.width, config.vocab_size, bias=False, output_mult=config.output_mult,
                                    readout_zero_init=config.zero_readout)
         model.output_mult = 1.0  # MuReadout applies α_out/m; GPT.forward must not apply it again
         for block in model.blocks:
-            block.attn.scale = math.sqrt(base_width // config.heads) / config.head_dim
-        base, delta = (GPT(replace(body, width=w), seed) for w in (base_width, 2 * base_width))
+            block.attn.scale = math.sqrt(base_width // base_heads) / config.head_dim
+        base, delta = (GPT(replace(body, width=w, heads=base_heads), seed) for w in (base_width, 2 * base_width))
         mup.set_base_shapes(model, base, delta=delta, rescale_params=False)
         torch.default_generator.manual_seed(seed)  # the CPU generator only, inside the fork
         with torch.no_grad():
