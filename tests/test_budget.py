@@ -127,3 +127,20 @@ def test_every_randomness_budget_is_consistent(name):
     assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1])) and s.top_k in s.ks
     assert 1.0 in s.temperatures and list(s.temperatures) == sorted(set(s.temperatures)) and s.temperatures[0] > 0
     assert 1 <= s.copy_chars <= s.sample_chars and 2 <= s.loop_window <= s.sample_chars
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_mup_budget_is_consistent(name):
+    s = BUDGETS[name].mup
+    for grid in (s.coord_widths, s.widths, s.hp_widths):
+        assert list(grid) == sorted(set(grid)) and all(w % s.heads == 0 for w in grid)
+    assert s.hp_widths[0] == s.widths[0] == s.coord_widths[0]  # one base width, the proxy's
+    assert s.tune_seed not in s.eval_seeds  # the comparison is judged on seeds the tuning never saw
+    assert list(s.start_log2_lrs) == list(range(s.start_log2_lrs[0], s.start_log2_lrs[-1] + 1))
+    assert len(s.start_log2_lrs) >= 3 and len(s.hp_stds) >= 3 and len(s.hp_output_mults) >= 3
+    for w in s.coord_widths + s.widths:
+        GPTConfig(vocab_size=80, ctx=s.ctx, width=w, depth=s.depth, heads=s.heads, param="mup",
+                  base_width=s.widths[0])
+    if name != "smoke":  # the referee standard: ≥ 3 seeds, an 8× (LR sweep) and 16× (check) width range
+        assert len(s.seeds) >= 3 and len(s.eval_seeds) >= 3 and len(s.coord_seeds) >= 3
+        assert s.widths[-1] / s.widths[0] >= 8 and s.coord_widths[-1] / s.coord_widths[0] >= 16

@@ -45,39 +45,47 @@ LAB = {
 
 @dataclass(frozen=True)
 class MupSizes:
-    """Chapter 2: the coordinate check, the μTransfer LR sweep and the proxy → target comparison."""
+    """Chapter 2: the coordinate check with its negative control, the proxy's tuning, the μTransfer
+    LR sweep over seeds, the σ and α_out sweeps across width, and the proxy → target comparison."""
 
     ctx: int
     batch_size: int
     depth: int
-    heads: int
+    heads: int  # at every width: d_head grows with width, so μP's attention rule matters
     coord_widths: tuple[int, ...]  # base width first; the check spans ≥ 16×
     coord_lr: float  # deliberately large
     coord_steps: int
     coord_seeds: tuple[int, ...]
-    widths: tuple[int, ...]  # the LR sweep's widths, base first, spanning ≥ 8×
-    log2_lrs: tuple[int, ...]  # the power-of-2 LR grid
-    steps: int  # per run of the sweep, constant LR
+    widths: tuple[int, ...]  # the LR sweep's widths, base (the proxy) first, the target last, ≥ 8× apart
+    steps: int  # per run, constant LR
     eval_batches: int
-    init_std: float  # σ of the sweep's base model
-    proxy_stds: tuple[float, ...]  # what the proxy tunes, besides the LR
-    proxy_output_mults: tuple[float, ...]
-    proxy_log2_lrs: tuple[int, ...]
+    seeds: tuple[int, ...]  # the LR sweep's and the σ/α_out sweeps' seeds, ≥ 3
+    eval_seeds: tuple[int, ...]  # fresh seeds for the proxy → target comparison: never the tuning seed
+    tune_seed: int  # the seed both searches (proxy and target) tune on
+    proxy_stds: tuple[float, ...]  # σ's grid, searched by both μP (at the proxy) and SP (at the target)
+    proxy_output_mults: tuple[float, ...]  # α_out's grid, likewise
+    start_log2_lrs: tuple[int, ...]  # where every LR search starts; it widens until its best is inside
+    hp_widths: tuple[int, ...]  # where σ and α_out are swept one at a time around the proxy's optimum
+    hp_stds: tuple[float, ...]
+    hp_output_mults: tuple[float, ...]
     live_widths: tuple[int, ...]  # what the live coordinate check offers
 
 
 MUP = {
     "smoke": MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8,
-        coord_steps=3, coord_seeds=(0,), widths=(16, 32), log2_lrs=(-9, -7), steps=10, eval_batches=1, init_std=0.1,
-        proxy_stds=(0.02, 0.1), proxy_output_mults=(1.0,), proxy_log2_lrs=(-9, -7), live_widths=(16, 32, 64)),
-    "book": MupSizes(ctx=32, batch_size=16, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
-        coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), log2_lrs=(-11, -10, -9, -8, -7, -6),
-        steps=120, eval_batches=8, init_std=0.1, proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0),
-        proxy_log2_lrs=(-9, -8, -7, -6), live_widths=(32, 64, 128, 256, 512)),
+        coord_steps=3, coord_seeds=(0,), widths=(16, 32), steps=10, eval_batches=1, seeds=(0, 1), eval_seeds=(1, 2),
+        tune_seed=0, proxy_stds=(0.05, 0.1), proxy_output_mults=(1.0,), start_log2_lrs=(-8, -7, -6),
+        hp_widths=(16, 32), hp_stds=(0.05, 0.1, 0.2), hp_output_mults=(1.0, 2.0, 4.0), live_widths=(16, 32, 64)),
+    "book": MupSizes(ctx=32, batch_size=16, depth=1, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
+        coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), steps=120, eval_batches=8, seeds=(0, 1, 2),
+        eval_seeds=(1, 2, 3), tune_seed=0, proxy_stds=(0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0),
+        start_log2_lrs=(-8, -7, -6), hp_widths=(32, 64, 128), hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
+        hp_output_mults=(0.5, 1.0, 2.0, 4.0), live_widths=(32, 64, 128, 256, 512)),
     "gpu": MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
-        coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512, 1024),
-        log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5), steps=300, eval_batches=20, init_std=0.1,
-        proxy_stds=(0.02, 0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), proxy_log2_lrs=(-10, -9, -8, -7, -6),
+        coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512), steps=300,
+        eval_batches=20, seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3, 4), tune_seed=0,
+        proxy_stds=(0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), start_log2_lrs=(-9, -8, -7),
+        hp_widths=(32, 128, 512), hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4), hp_output_mults=(0.5, 1.0, 2.0, 4.0),
         live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
 }
 
@@ -85,23 +93,25 @@ MUP = {
 @dataclass(frozen=True)
 class ScalingSizes:
     """Chapter 3: models of one shape at several depths, each trained for several step budgets
-    (WSD runs sharing a stable phase), and a run on repeated data."""
+    (WSD runs sharing a stable phase) at several seeds, the largest held out of the fits and
+    predicted, and a run on repeated data."""
 
     ctx: int
     batch_size: int
     heads: int  # at every size
     aspect: int  # width / depth, the fixed shape ratio
-    depths: tuple[int, ...]  # ≥ 6 sizes spanning ≥ 1.5 decades of N
+    depths: tuple[int, ...]  # ≥ 6 sizes spanning ≥ 1.5 decades of N; the last is held out and predicted
     budgets: tuple[int, ...]  # step budgets of every size, ≥ 3, shortest first
     long_budgets: tuple[int, ...]  # longer budgets for the smallest sizes, cheap per step, so that the
     long_depths: int  # IsoFLOP profiles reach models trained past their compute optimum
-    tune_depth: int  # the LR is tuned on this size and carried to the others by μP
+    tune_depth: int  # the LR is tuned on this size, at its second-longest budget, and carried to the others by μP
     warmup_steps: int
-    log2_lrs: tuple[int, ...]  # tuned at tune_depth on the second-longest budget, carried by μP
+    log2_lrs: tuple[int, ...]  # the LR grid of that tuning
     init_std: float
-    seeds: tuple[int, ...]  # at every size, for the seed noise
+    seeds: tuple[int, ...]  # at every size: each sets the init, the data order and the dropout masks
     eval_batches: int
     isoflop_budgets: int  # how many IsoFLOP profiles to draw between the smallest and largest C
+    n_boot: int  # bootstrap resamples (over sizes and seeds) of every fit
     repeat_depth: int  # the repeated-data run's model
     repeat_chars: int  # its unique training characters
     live_steps: tuple[int, ...]  # the live panel's "train it" budgets, shortest first
@@ -110,16 +120,16 @@ class ScalingSizes:
 SCALING = {
     "smoke": ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4),
         budgets=(4, 8, 16, 32, 64, 128), long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2,
-        log2_lrs=(-7, -6), init_std=0.1, seeds=(0,), eval_batches=1, isoflop_budgets=3, repeat_depth=1,
-        repeat_chars=2000, live_steps=(8, 16)),
+        log2_lrs=(-7, -6), init_std=0.1, seeds=(0, 1), eval_batches=1, isoflop_budgets=3, n_boot=8,
+        repeat_depth=1, repeat_chars=2000, live_steps=(8, 16)),
     "book": ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
         budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3, warmup_steps=10,
-        log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1), eval_batches=8, isoflop_budgets=8,
-        repeat_depth=2, repeat_chars=32_768, live_steps=(32, 64, 128, 256)),
+        log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1, 2), eval_batches=8, isoflop_budgets=8, n_boot=100,
+        repeat_depth=2, repeat_chars=8_192, live_steps=(32, 64, 128, 256)),
     "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
         budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192,), long_depths=2, tune_depth=3,
         warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
-        isoflop_budgets=5, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
+        isoflop_budgets=5, n_boot=200, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
 }
 
 
