@@ -135,3 +135,26 @@ def test_trained_loads_the_model_a_sweep_trained(tmp_path):
     assert hist.eval_val == result["runs"][0]["eval_val"] and not model.training
     with pytest.raises(ValueError, match="budgets"):
         runs.trained(spec.replace(budgets=(2, 3), schedule="wsd"))
+
+
+def test_a_run_summary_is_keyed_by_all_the_code_its_run_is_keyed_by(monkeypatch):
+    """When the training code changes, the run cache names the run anew; the sweep's summary of
+    it must be recomputed too, or a notebook would mix old summaries with newly trained models."""
+    import inspect
+    import sys
+
+    from lmlab import cache as cache_module
+
+    spec, data = tiny_specs()[0], runs.dataset()
+    before = sweep.config_key(sweep.train_spec, spec), runs.run_name(spec, data)
+    source = inspect.getsource
+
+    def edited(module):  # what a change of lmlab.train's source looks like to the fingerprints
+        return source(module) + ("\n# edited" if module is sys.modules[edited.target] else "")
+
+    monkeypatch.setattr(cache_module.inspect, "getsource", edited)
+    edited.target = "lmlab.train"
+    after = sweep.config_key(sweep.train_spec, spec), runs.run_name(spec, data)
+    assert after[0] != before[0] and after[1] != before[1]
+    edited.target = "lmlab.checks"  # the control: code no run depends on changes neither key
+    assert (sweep.config_key(sweep.train_spec, spec), runs.run_name(spec, data)) == before

@@ -100,10 +100,15 @@ class RunSpec:
                    **{k: v for k, v in d.items() if k not in ("model", "train")})
 
 
+def shaping_code() -> tuple:
+    """The modules whose source shapes a run's numbers (not this module: it only names them).
+    Whatever caches a run's results keys them by all of these, as the run cache does."""
+    return (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.device, lmlab.history,
+            sys.modules["lmlab.train"])  # the attribute lmlab.train is the function
+
+
 def _code() -> str:
-    """The source of everything that shapes a run's numbers (not of this module: it only names them)."""
-    return source_fingerprint(lmlab.corpus, lmlab.model, lmlab.mup, lmlab.device, lmlab.history,
-                              sys.modules["lmlab.train"])  # the attribute lmlab.train is the function
+    return source_fingerprint(*shaping_code())
 
 
 def run_name(spec: RunSpec, data: CharDataset) -> str:

@@ -129,7 +129,9 @@ def _check_summary(result) -> None:
 
 
 train_spec.check = _check_summary
-train_spec.depends_on = (lmlab.runs, lmlab.model.param_count, lmlab.model.flops_per_token)
+# everything a run's numbers depend on: a summary kept from older training code would disagree
+# with the run that `trained` recomputes under its new key
+train_spec.depends_on = (lmlab.runs, *lmlab.runs.shaping_code())
 
 
 def runs_table(specs, results) -> pd.DataFrame:
