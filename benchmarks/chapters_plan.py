@@ -17,6 +17,7 @@ from plan_cost import Work, forward_work, run_work
 from lmlab import GPTConfig, RunSpec, TrainConfig
 from lmlab.corpus import ALL
 from lmlab.experiments import coord_check, decoding, dropout, scaling
+from lmlab.experiments.transfer import canonical
 from lmlab.model import GPT, flops_per_token
 from lmlab.runs import dataset
 from lmlab.sampling import generate
@@ -46,8 +47,9 @@ def _generation(cfg: GPTConfig, what: str, rows: int, prompt: int, chars: int, c
 
 
 def _coord_check(param: str, widths, steps: int, seeds, batch: int, ctx: int, depth: int, heads: int,
-                 what: str, device=None) -> Work:
-    """`coord_check`: `steps` Adam steps of every width and seed on one batch."""
+                 what: str, device=None, ablate=None) -> Work:
+    """`coord_check`: `steps` Adam steps of every width and seed on one batch (μP without the rule
+    `ablate`, for a negative control)."""
     cfgs = [GPTConfig(dataset().vocab_size, ctx=ctx, width=w, depth=depth, heads=heads) for w in widths]
     work = run_work(RunSpec(cfgs[-1], TrainConfig(steps=steps, batch_size=batch, eval_every=steps)), what)
     work.runs, work.specs = 0, []
@@ -56,7 +58,8 @@ def _coord_check(param: str, widths, steps: int, seeds, batch: int, ctx: int, de
 
     def exercise():
         coord_check.coord_check(dataset(), param, [widths[0], widths[-1]], steps=1, seeds=(0,), batch_size=2,
-                                ctx=ctx, depth=depth, heads=heads, base_width=widths[0], device=device)
+                                ctx=ctx, depth=depth, heads=heads, base_width=widths[0], device=device,
+                                ablate=ablate)
 
     work.exercise = exercise
     return work
@@ -74,28 +77,35 @@ def lab(B) -> list[Work]:
 def mup(B) -> list[Work]:
     M = B.mup
     vocab = dataset().vocab_size
+    checked = (("sp_fanin", None), ("mup", None), ("mup", "hidden_lr"), ("mup", "attention_scale"))
     work = [_coord_check(p, M.coord_widths, M.coord_steps, M.coord_seeds, M.batch_size, M.ctx, M.depth, M.heads,
-                         f"coordinate check, {p}") for p in ("sp", "mup")]
+                         f"coordinate check, {p}" + (f" without {a}" if a else ""), ablate=a) for p, a in checked]
     train = TrainConfig(steps=M.steps, batch_size=M.batch_size, lr=1.0, schedule="constant", eval_every=M.steps,
                         eval_batches=M.eval_batches, progress=False)
 
-    def spec(param, width, log2_lr, **kw):
+    def spec(param, width, log2_lr, std, mult=1.0, seed=M.tune_seed):
         cfg = GPTConfig(vocab, ctx=M.ctx, width=width, depth=M.depth, heads=M.heads, param=param,
-                        base_width=M.widths[0], **kw)
-        from lmlab.experiments.transfer import canonical
+                        base_width=M.widths[0], init_std=float(std), output_mult=float(mult))
+        return canonical(RunSpec(cfg, train, seed=seed).replace(lr=2.0**log2_lr))
 
-        return canonical(RunSpec(cfg, train).replace(lr=2.0**log2_lr))
-
-    lab_std, target = GPTConfig(vocab).init_std, M.widths[-1]
-    specs = [spec(p, w, lg, init_std=M.init_std) for p in ("sp", "mup") for w in M.widths for lg in M.log2_lrs]
-    specs += [spec("mup", M.widths[0], lg, init_std=s, output_mult=a)
-              for s in M.proxy_stds for a in M.proxy_output_mults for lg in M.proxy_log2_lrs]
-    specs += [spec("sp", target, lg, init_std=s) for s in (lab_std, M.init_std) for lg in M.log2_lrs]
-    # the proxy's choices carried to the target, μP and SP (their values are found at run time:
-    # the cost is three target runs whatever they are)
-    specs += [spec(p, target, M.proxy_log2_lrs[0], init_std=M.proxy_stds[-1], output_mult=M.proxy_output_mults[-1])
-              for p in ("mup", "sp")] + [spec("mup", target, M.proxy_log2_lrs[0], init_std=lab_std)]
-    work += _runs(specs, "LR sweeps and transfer")
+    # An LR search widens its grid at run time until the best LR is inside it: counted as its start
+    # and one more LR per curve, and two more where SP's optimum drifts (the sweep's wider SP widths
+    # and SP's search at the target), which is what the book budget's searches took.
+    w0, target, start = M.widths[0], M.widths[-1], list(M.start_log2_lrs)
+    one, two = start + [start[0] - 1], start + [start[0] - 1, start[0] - 2]
+    grid = [(s, a) for s in M.proxy_stds for a in M.proxy_output_mults]
+    lab_std, std, mult, lr = GPTConfig(vocab).init_std, M.proxy_stds[len(M.proxy_stds) // 2], 1.0, start[1]
+    specs = [spec("mup", w0, lg, s, a) for s, a in grid for lg in one]  # the proxy's search
+    specs += [spec("mup", w0, lg, lab_std) for lg in one]  # the untuned base's
+    specs += [spec(p, w, lg, std, mult, seed=k) for p in ("sp_fanin", "mup") for w in M.widths for k in M.seeds
+              for lg in (two if p == "sp_fanin" and w > w0 else one)]  # the LR sweep over seeds
+    specs += [spec("mup", w, lr, s, mult, seed=k) for w in M.hp_widths for s in M.hp_stds for k in M.seeds]
+    specs += [spec("mup", w, lr, std, a, seed=k) for w in M.hp_widths for a in M.hp_output_mults for k in M.seeds]
+    specs += [spec("sp_fanin", target, lg, s, a) for s, a in grid for lg in two]  # SP's search at the target
+    specs += [spec(p, target, lr, s, seed=k) for p, s in (("mup", std), ("sp_fanin", std), ("mup", lab_std),
+                                                         ("sp_fanin", 2 * std)) for k in M.eval_seeds]
+    work += _runs(specs, "proxy search, LR sweep, σ and α_out, and the target")
+    work += _runs([spec("mup", target, lr, std, seed=k) for k in M.eval_seeds], "the target, attention 1/√d_head")
     # the comparison with the mup package runs on the CPU by design, at three small widths
     work.append(_coord_check("mup", M.coord_widths[:3], 3, M.coord_seeds, M.batch_size, M.ctx, M.depth, M.heads,
                              "mup package comparison (CPU)", device="cpu"))
@@ -106,10 +116,10 @@ def scaling_chapter(B) -> list[Work]:
     S = B.scaling
     lr = S.log2_lrs[len(S.log2_lrs) // 2]  # tuned at run time; the cost does not depend on it
     specs = [scaling.run_spec(S, S.tune_depth, lg, budgets=[S.budgets[-2]]) for lg in S.log2_lrs]
-    specs += [scaling.run_spec(S, d, lr, seed=seed) for d in S.depths for seed in S.seeds]
+    specs += [scaling.run_spec(S, d, lr, seed=seed) for d in S.depths for seed in S.seeds]  # the held size too
     # the fit's three suggestions, at C = geomspace(c_lo, c_hi, 3) inside the grid's compute: at most
     # the largest size's longest common budget, at least the third size's shortest (three sizes must
-    # cover c_lo); each counted at the largest size, the costliest per step
+    # cover c_lo); a suggestion spends C whatever its size, so each is counted at the largest size
     tokens = S.batch_size * S.ctx
     c_hi = S.budgets[-1] * tokens * flops_per_token(scaling.model_config(S, S.depths[-1]))
     c_lo = S.budgets[0] * tokens * flops_per_token(scaling.model_config(S, S.depths[2]))
