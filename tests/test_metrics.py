@@ -5,14 +5,22 @@ import torch
 
 from lmlab.corpus import CharTokenizer
 from lmlab.experiments.metrics import (
+    bootstrap,
     copy_rate,
+    decode_settings,
     decoding_table,
     distinct_n,
     ends_in_loop,
     loop_period,
+    measure,
     ngrams,
+    pooled,
+    real_word_rate,
     repetition_rate,
+    row_nll,
     sample_nll,
+    setting_seed,
+    with_intervals,
 )
 from lmlab.model import GPT, GPTConfig
 
@@ -158,5 +166,80 @@ def test_decoding_table_reports_nan_for_texts_without_words():
         model.head.weight[tok.encode(" ")[0]].fill_(1.0)  # a model that only ever writes spaces ...
     texts = torch.tensor([tok.encode("ab ab ab ab ab")] * 2)
     table = decoding_table(model, tok, texts, 4, {"greedy": {"temperature": 0}}, window=4)
-    assert math.isnan(table.loc["greedy", "distinct-1 words"])  # ... has no words to count
+    assert math.isnan(table.loc["greedy", "distinct-2 words"])  # ... has no words to count
     assert table.loc["greedy", "distinct-4 chars"] == pytest.approx(1 / 14)  # 7 four-space 4-grams per text
+
+
+TEXTS = ["to be or not to be", "the king the king the king", "a rose by any other name", "zzzz qqqq"]
+
+
+def test_pooled_with_every_weight_one_is_each_measure_on_all_the_texts():
+    vocab = {"to", "be", "or", "not", "the", "king", "a", "rose"}
+    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=8, index={}, vocabulary=vocab, source="the king to be",
+                copy_chars=4)
+    row = pooled(m).iloc[0]
+    assert row["distinct-4 chars"] == pytest.approx(distinct_n(TEXTS, 4))
+    assert row["distinct-2 words"] == pytest.approx(distinct_n(TEXTS, 2, "word"))
+    assert row["repetition"] == repetition_rate(TEXTS, 8) and row["NLL"] == 2.5
+    assert row["real words"] == pytest.approx(real_word_rate(TEXTS, vocab))
+    assert row["copied"] == pytest.approx(copy_rate(TEXTS, "the king to be", 4))
+
+
+def test_weights_count_a_text_as_often_as_it_is_drawn():
+    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=8, index={}, vocabulary={"zzzz"})
+    twice = pooled(m, [[2.0, 0.0, 0.0, 1.0]]).iloc[0]
+    texts = [TEXTS[0], TEXTS[0], TEXTS[3]]
+    assert twice["NLL"] == pytest.approx(2.0) and twice["real words"] == pytest.approx(real_word_rate(texts, {"zzzz"}))
+    assert twice["distinct-4 chars"] == pytest.approx(distinct_n(texts, 4))
+
+
+def test_real_word_rate_and_its_bad_input():
+    assert real_word_rate(["To be or nto be"], {"to", "be", "or"}) == pytest.approx(4 / 5)
+    with pytest.raises(ValueError, match="at least one word"):
+        real_word_rate(["!!", "  "], {"to"})
+
+
+def test_divergence_is_zero_for_the_same_text_and_one_bit_for_disjoint_text():
+    index = {}
+    a = measure(["abcdefgh" * 4], [0.0], 8, index)
+    b = measure(["abcdefgh" * 4], [0.0], 8, index)
+    c = measure(["stuvwxyz" * 4], [0.0], 8, index)
+    assert pooled(a, reference=b).iloc[0]["divergence"] == pytest.approx(0.0, abs=1e-12)
+    assert pooled(a, reference=c).iloc[0]["divergence"] == pytest.approx(1.0)
+    assert "divergence" not in pooled(a).columns  # nothing to compare with
+
+
+def test_bootstrap_replicates_are_paired_across_sets(model):
+    texts = torch.randint(TOKENIZER.vocab_size, (8, 30), generator=torch.Generator().manual_seed(1))
+    settings = {"greedy": {"temperature": 0}, "pure": {}}
+    table, reps = decoding_table(model, TOKENIZER, texts, 10, settings, window=8, resamples=50)
+    assert set(reps) == {"human", "greedy", "pure"} and reps["greedy"].shape[0] == 50
+    assert reps["human"]["NLL"].std() > 0  # the prompts were resampled
+    again = decoding_table(model, TOKENIZER, texts, 10, settings, window=8, resamples=50)[1]
+    assert reps["pure"].equals(again["pure"])  # the same resamples every time
+    with_ci = with_intervals(table, reps, ["NLL"])
+    assert list(with_ci.columns) == ["NLL", "NLL lo", "NLL hi"]
+    assert (with_ci["NLL lo"] <= with_ci["NLL"]).all() and (with_ci["NLL"] <= with_ci["NLL hi"]).all()
+    assert bootstrap({"a": measure(["abcd", "bcde"], [1.0, 2.0], 4, {})}, resamples=20)["a"].shape[0] == 20
+
+
+def test_every_setting_draws_from_its_own_seed(model):
+    prompts = torch.randint(TOKENIZER.vocab_size, (4, 6), generator=torch.Generator().manual_seed(2))
+    out = decode_settings(model, prompts, 12, {"a": {}, "b": {}, "greedy": {"temperature": 0}}, seed=0)
+    assert not torch.equal(out["a"], out["b"])  # the same knobs, independent draws
+    assert setting_seed(0, "a") != setting_seed(0, "b") and setting_seed(0, "a") == setting_seed(0, "a")
+    assert torch.equal(out["a"], decode_settings(model, prompts, 12, {"a": {}}, seed=0)["a"])  # not its neighbours'
+
+
+def test_a_setting_can_be_a_decoder_of_its_own(model):
+    prompts = torch.randint(TOKENIZER.vocab_size, (3, 6), generator=torch.Generator().manual_seed(2))
+    def zeros(p, chars):
+        return torch.cat([p, torch.zeros(len(p), chars, dtype=torch.long)], 1)
+    out = decode_settings(model, prompts, 5, {"zeros": zeros})
+    assert torch.equal(out["zeros"][:, 6:], torch.zeros(3, 5, dtype=torch.long))
+
+
+def test_row_nll_is_per_text(model):
+    ids = torch.randint(TOKENIZER.vocab_size, (3, 20), generator=torch.Generator().manual_seed(0))
+    rows = row_nll(model, ids, 8)
+    assert rows.shape == (3,) and rows[1].item() == pytest.approx(sample_nll(model, ids[1:2], 8), rel=1e-5)

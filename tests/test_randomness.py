@@ -120,3 +120,65 @@ def test_t_interval_covers_the_mean_with_the_t_quantile():
     assert hi - mean == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) · s / √n
     with pytest.raises(ValueError, match="at least two"):
         t_interval([1.0])
+
+
+def test_paired_interval_is_the_t_interval_of_the_differences():
+    from lmlab.stats import paired_interval
+
+    mean, lo, hi = paired_interval([3.0, 4.0, 5.5], [2.0, 3.0, 4.0])
+    assert (mean, lo, hi) == pytest.approx(t_interval([1.0, 1.0, 1.5]))
+    with pytest.raises(ValueError, match="one result per seed"):
+        paired_interval([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_bootstrap_weights_draw_every_resample_with_replacement():
+    from lmlab.stats import bootstrap_weights
+
+    w = bootstrap_weights(7, 200, seed=1)
+    assert w.shape == (200, 7) and (w.sum(1) == 7).all() and (w >= 0).all()
+    assert (w == bootstrap_weights(7, 200, seed=1)).all() and not (w == bootstrap_weights(7, 200, seed=2)).all()
+    with pytest.raises(ValueError, match="n must be"):
+        bootstrap_weights(1)
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_weights(5, 3)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_units():
+    from lmlab.stats import bootstrap_interval, percentile_interval
+
+    rng = torch.Generator().manual_seed(0)
+    small = torch.randn(20, generator=rng).tolist()
+    large = torch.randn(2000, generator=rng).tolist()
+    mean, lo, hi = bootstrap_interval(small)
+    assert lo < mean < hi and hi - lo == pytest.approx(2 * 1.96 * torch.tensor(small).std().item() / 20**0.5, rel=0.3)
+    _, lo2, hi2 = bootstrap_interval(large)
+    assert hi2 - lo2 < (hi - lo) / 5
+    assert percentile_interval(list(range(101)), 0.9) == pytest.approx((5.0, 95.0))
+    with pytest.raises(ValueError, match="confidence"):
+        percentile_interval(list(range(20)), 1.5)
+
+
+def test_half_samples_estimate_the_spread_of_a_mean_on_all_units():
+    import numpy as np
+
+    from lmlab.stats import centered_interval, half_samples
+
+    w = half_samples(9, 50, seed=3)
+    assert w.shape == (50, 9) and (w.sum(1) == 4).all() and set(np.unique(w)) == {0.0, 1.0}  # no unit twice
+    x = np.random.default_rng(0).normal(size=400)
+    w = half_samples(400, 2000)
+    assert np.std(w @ x / w.sum(1)) == pytest.approx(x.std() / 20, rel=0.1)  # the full sample's standard error
+    lo, hi = centered_interval(10.0, [1.0, 2.0, 3.0] * 10)
+    assert lo < 10.0 < hi and hi - 10.0 == pytest.approx(10.0 - lo)  # the replicates' spread, the point's level
+    with pytest.raises(ValueError, match="n must be"):
+        half_samples(1)
+
+
+def test_argmax_draw_share_is_how_often_a_sampler_does_what_greedy_would():
+    from lmlab.experiments.randomness import argmax_draw_share
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    p_top = math.exp(2) / (math.exp(2) + 2)
+    assert argmax_draw_share(logits) == pytest.approx((p_top + 1 / 3) / 2)
+    assert argmax_draw_share(logits, top_k=1) == pytest.approx((1 + 1 / 3) / 2)  # k = 1 keeps all three tied
+    assert argmax_draw_share(logits, temperature=0) == pytest.approx(1.0)

@@ -16,6 +16,7 @@ from lmlab.checks import check_positive_int, check_range
 from lmlab.corpus import eval_windows
 from lmlab.model import GPT, eval_mode, model_device
 from lmlab.rng import seeded
+from lmlab.sampling import filter_logits
 
 
 @torch.no_grad()
@@ -86,3 +87,11 @@ def entropy(logits: torch.Tensor) -> float:
     """Mean entropy in nats of softmax(logits): how much the model itself hesitates, per character."""
     logp = logits.log_softmax(-1)
     return -(logp.exp() * logp).sum(-1).mean().item()
+
+
+def argmax_draw_share(logits: torch.Tensor, **filters) -> float:
+    """The share of draws, under a sampler with `filters` (`lmlab.sampling.filter_logits`'s
+    temperature, top_k, …), that pick the most likely token, in expectation over the positions
+    of `logits` (N, vocab): how often sampling does what greedy decoding would."""
+    probs = filter_logits(logits.float(), **filters).softmax(-1)
+    return probs.gather(-1, logits.argmax(-1, keepdim=True)).mean().item()
