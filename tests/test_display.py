@@ -288,6 +288,29 @@ def test_frontier_figure_draws_each_family_and_the_reference_in_every_panel():
     assert fig.layout.yaxis2.title.text == "repetition"
 
 
+def test_frontier_figure_draws_intervals_as_error_bars():
+    import pandas as pd
+
+    table = pd.DataFrame({"NLL": [1.9, 1.0, 1.95], "real words": [0.9, 1.0, 0.6]}, index=["human", "greedy", "pure"])
+    intervals = table.assign(**{"NLL lo": table["NLL"] - 0.1, "NLL hi": table["NLL"] + 0.2,
+                                "real words lo": table["real words"] - 0.05, "real words hi": table["real words"]})
+    fig = sampling_figs.frontier_figure(table, {"T": ["greedy", "pure"]}, ys=("real words",), intervals=intervals)
+    assert list(fig.data[0].error_x.array) == pytest.approx([0.2, 0.2])
+    assert list(fig.data[0].error_x.arrayminus) == pytest.approx([0.1, 0.1])
+    assert list(fig.data[1].error_y.arrayminus) == pytest.approx([0.05]) and fig.data[1].marker.symbol == "star"
+    assert sampling_figs.frontier_figure(table, {"T": ["greedy", "pure"]}, ys=("real words",)).data[0].error_x.array \
+        is None
+
+
+def test_curve_figure_draws_each_curve_with_its_interval():
+    import pandas as pd
+
+    curve = pd.DataFrame({"mean": [0.2, 0.5], "lo": [0.1, 0.4], "hi": [0.3, 0.7]}, index=[1, 2])
+    fig = sampling_figs.curve_figure({"repeated": curve}, "r", "probability", title="loop")
+    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].error_y.array) == pytest.approx([0.1, 0.2])
+    assert fig.layout.xaxis.title.text == "r" and fig.layout.title.text == "loop"
+
+
 def test_a_choice_slider_shows_labels_and_hands_over_values():
     slider = viz.choice_slider({"4,096": 4096, "all": None}, None, "characters")
     assert slider.value == "all" and viz.value_of(slider) is None

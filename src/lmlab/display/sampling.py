@@ -103,22 +103,46 @@ def samples_grid(grid: dict, corner: str = "", wrap: int = 28, **layout) -> go.F
 
 
 def frontier_figure(table, families: dict, x: str = "NLL", ys: tuple[str, ...] = ("distinct-4 chars",),
-                    reference: str = "human", **layout) -> go.Figure:
+                    reference: str = "human", intervals=None, x_title: str | None = None, **layout) -> go.Figure:
     """Decoding settings as points (x, y), one panel per column in `ys`, each family's settings
-    joined in order and the reference text as a star: where each family travels between dull and wild."""
+    joined in order and the reference text as a star: where each family travels between dull and
+    wild. `intervals` (a table with "<column> lo" and "<column> hi" beside each column) draws
+    every point's interval as error bars."""
     fig = make_subplots(1, len(ys), horizontal_spacing=0.1)
-    for col, y in enumerate(ys, 1):
+
+    def bars(rows, col):
+        if intervals is None:
+            return None
+        part = intervals.loc[rows.index]
+        return dict(type="data", array=part[f"{col} hi"] - rows[col], arrayminus=rows[col] - part[f"{col} lo"],
+                    thickness=1, width=2)
+
+    for c, y in enumerate(ys, 1):
         hover = "%{text}<br>" + x + " %{x:.3f}<br>" + y + " %{y:.3f}<extra></extra>"
         for i, (family, names) in enumerate(families.items()):
             rows, color = table.loc[names], COLORS[i % len(COLORS)]
             fig.add_scatter(x=rows[x], y=rows[y], name=family, text=list(names), mode="lines+markers",
                             hovertemplate=hover, marker=dict(size=8, color=color), line=dict(color=color),
-                            legendgroup=family, showlegend=col == 1, row=1, col=col)
+                            error_x=bars(rows, x), error_y=bars(rows, y),
+                            legendgroup=family, showlegend=c == 1, row=1, col=c)
         ref = table.loc[[reference]]
         fig.add_scatter(x=ref[x], y=ref[y], name=f"{reference} text", text=[reference], mode="markers",
                         hovertemplate=hover, marker=dict(symbol="star", size=16, color=INK),
-                        legendgroup=reference, showlegend=col == 1, row=1, col=col)
-        fig.update_yaxes(title_text=y, row=1, col=col)
-    fig.update_xaxes(title_text=f"{x} of the samples (nats per character)")
+                        error_x=bars(ref, x), error_y=bars(ref, y),
+                        legendgroup=reference, showlegend=c == 1, row=1, col=c)
+        fig.update_yaxes(title_text=y, row=1, col=c)
+    fig.update_xaxes(title_text=x_title or f"{x} of the samples (nats per character)")
     fig.update_layout(hovermode="closest", **layout)
+    return fig
+
+
+def curve_figure(curves: dict, x_title: str, y_title: str, **layout) -> go.Figure:
+    """Lines with interval bands: `curves` maps a name to a table with columns mean, lo and hi,
+    indexed by x (e.g. the probability of a phrase at each repetition, with its bootstrap interval)."""
+    fig = go.Figure()
+    for i, (name, c) in enumerate(curves.items()):
+        color = COLORS[i % len(COLORS)]
+        fig.add_scatter(x=list(c.index), y=c["mean"], name=name, mode="lines+markers", line=dict(color=color),
+                        error_y=dict(type="data", array=c["hi"] - c["mean"], arrayminus=c["mean"] - c["lo"]))
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, hovermode="x unified", **layout)
     return fig

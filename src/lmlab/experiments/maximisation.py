@@ -1,0 +1,94 @@
+"""The two ways of maximising that chapter 5 measures beside sampling, and why they loop.
+
+`beam_search` keeps the `width` most probable continuations at every step and returns the
+most probable one at the end: width 1 is greedy decoding, and a wider beam finds text the
+model finds more probable still. `repetition_feedback` measures why maximisation ends in
+loops (Holtzman et al. 2020, their figure 4): the probability the model gives a phrase
+grows with every copy of the phrase already in its context.
+"""
+
+import torch
+
+from lmlab.checks import check_positive_int
+from lmlab.model import KVCache, eval_mode
+from lmlab.sampling import check_ids
+
+
+@torch.inference_mode()
+def beam_search(model, prompts: torch.Tensor, chars: int, width: int, chunk: int = 32) -> torch.Tensor:
+    """The continuation of each prompt (rows of token ids) by `chars` tokens that a beam of `width`
+    finds most probable under `model`: every step extends each beam by every token and keeps the
+    `width` highest total log-probabilities (no length penalty: all continuations have one
+    length). Width 1 is greedy decoding. Prompt and continuation must fit in ctx, so that the KV
+    cache, reordered with the beams, serves every step. Returns ids (rows, prompt + chars) on the
+    CPU; `chunk` prompts are searched at a time."""
+    check_positive_int("width", width)
+    check_positive_int("chars", chars)
+    check_positive_int("chunk", chunk)
+    prompts = check_ids(model, prompts, "prompts")
+    if prompts.shape[1] + chars > model.config.ctx:
+        raise ValueError(f"prompt + chars must fit in ctx={model.config.ctx}, got {prompts.shape[1]} + {chars}")
+    with eval_mode(model):
+        return torch.cat([_beam(model, rows, chars, width) for rows in prompts.split(chunk)]).cpu()
+
+
+def _beam(model, prompts, chars, width):
+    B, V = prompts.shape[0], model.config.vocab_size
+    idx = prompts.repeat_interleave(width, 0)  # (B·width, time): every beam starts as the prompt
+    scores = torch.full((B, width), float("-inf"), dtype=torch.float64, device=idx.device)
+    scores[:, 0] = 0.0  # one live beam at first, so the copies do not crowd each other out
+    cache = KVCache(model.config.ctx)
+    logits = model(idx, cache=cache)[:, -1]
+    offsets = torch.arange(B, device=idx.device)[:, None] * width
+    for step in range(chars):
+        total = scores[..., None] + logits.double().log_softmax(-1).view(B, width, V)  # float64: exact order
+        scores, flat = total.view(B, -1).topk(width, dim=-1)
+        order, token = (flat // V + offsets).view(-1), (flat % V).view(-1, 1)
+        idx = torch.cat([idx[order], token], 1)
+        moved = (order != torch.arange(len(order), device=order.device)).nonzero()[:, 0]
+        if len(moved):  # a beam whose parent sat in another row takes the parent's keys and values
+            source, L = order[moved], len(cache)
+            for buffers in (cache.keys, cache.values):
+                for kv in buffers.values():
+                    kv[moved, :, :L] = kv[source, :, :L]
+        if step + 1 < chars:
+            logits = model(token, cache=cache)[:, -1]
+    best = scores.argmax(-1) + offsets[:, 0]
+    return idx[best]
+
+
+@torch.no_grad()
+def repetition_feedback(model, phrases: torch.Tensor, repeats: int, control: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """How likely the model finds a phrase after copies of it: `phrases` (rows, length) are token
+    ids, each repeated `repeats` times back to back in one context; returns (rows, repeats) of
+    the mean probability per token of copy r given the copies before it (each copy's first
+    token left out, as copy 1's has nothing before it). With `control` (rows, length), also the
+    mean probability per token of that other phrase written after r copies of the first,
+    r = 0 … repeats − 1: a rise that is about *this* phrase leaves an unrelated phrase behind.
+    Probabilities on the CPU."""
+    check_positive_int("repeats", repeats)
+    phrases = check_ids(model, phrases, "phrases")
+    L = phrases.shape[1]
+    if repeats * L + 1 > model.config.ctx or L < 2:
+        raise ValueError(f"phrases must be 2 to {(model.config.ctx - 1) // repeats} tokens long for {repeats} "
+                         f"repeats in ctx={model.config.ctx}, got {L}")
+    with eval_mode(model):
+        probs = _next_probs(model, phrases.repeat(1, repeats))  # (rows, repeats·L − 1): each token given all before it
+        probs = torch.cat([probs, probs[:, :1]], 1).view(len(phrases), repeats, L)[..., : L - 1]
+        copies = probs.mean(-1)  # every copy's tokens after its first, as the first copy has no token before it
+        if control is None:
+            return copies.cpu(), None
+        control = check_ids(model, control, "control")
+        if control.shape != phrases.shape:
+            raise ValueError(f"control must have the phrases' shape {tuple(phrases.shape)}, got {tuple(control.shape)}")
+        after = []
+        for r in range(repeats):
+            p = _next_probs(model, torch.cat([phrases.repeat(1, r), control], 1))
+            after.append(p[:, -(L - 1) :].mean(1))  # the control's tokens after its first
+        return copies.cpu(), torch.stack(after, 1).cpu()
+
+
+def _next_probs(model, seq):
+    """The probability the model gives each token of `seq` after the ones before it: (rows, time − 1)."""
+    return model(seq[:, :-1]).float().softmax(-1).gather(-1, seq[:, 1:, None])[..., 0]
