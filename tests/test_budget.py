@@ -99,8 +99,11 @@ def test_every_dropout_budget_is_consistent(name):
         GPTConfig(vocab_size=80, ctx=s.ctx, width=s.width, depth=s.depth, heads=s.heads, dropout=p)
     TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup_steps=s.warmup_steps,
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
-    if name != "smoke":  # the issue's grid
-        assert s.ps == (0.0, 0.1, 0.2, 0.3, 0.5)
+    assert s.seeds[0] == 0 and len(set(s.seeds)) == len(s.seeds) >= 2
+    assert not set(s.seeds) & set(s.confirm_seeds) and len(set(s.confirm_seeds)) == len(s.confirm_seeds) >= 2
+    if name != "smoke":  # the issue's grid; a gain is measured on ≥ 5 seeds the choice never saw
+        assert s.ps == (0.0, 0.1, 0.2, 0.3, 0.5) and len(s.seeds) >= 3 and len(s.confirm_seeds) >= 5
+        assert s.masks >= 10_000
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
@@ -113,15 +116,19 @@ def test_every_sampling_budget_is_consistent(name):
     GPTConfig(vocab_size=80, ctx=s.ctx, width=s.width, depth=s.depth, heads=s.heads)
     TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup_steps=s.warmup_steps,
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
+    assert s.beam_widths[0] == 1 and list(s.beam_widths) == sorted(set(s.beam_widths))
+    assert 2 <= s.beam_prompts <= s.prompts and s.resamples >= 10 and s.phrases >= 2
+    assert s.repeats * s.phrase_chars < s.ctx and s.phrase_chars >= 2
     if name != "smoke":  # the issue's grid: k ∈ {1, 2, 5, 10, 20, all}, p ∈ {0.5, 0.8, 0.9, 0.95}, 200 characters
         assert {1, 2, 5, 10, 20} <= set(s.ks) and s.top_ps == (0.5, 0.8, 0.9, 0.95) and s.sample_chars == 200
+        assert max(s.beam_widths) >= 8 and s.resamples >= 1000
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
 def test_every_randomness_budget_is_consistent(name):
     b = BUDGETS[name]
     s = b.randomness
-    assert s.seeds[0] == 0 and len(set(s.seeds)) == len(s.seeds) >= 2  # seed 0 is chapter 4's run
+    assert 2 <= s.mc_prompts <= s.prompts
     assert s.prompt_chars + s.sample_chars <= b.sampling.ctx  # chapter 5's model judges a whole text
     assert s.prompt_chars <= b.dropout.ctx and 1 <= s.shown_samples <= s.prompts and s.text_seeds >= 2
     assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1])) and s.top_k in s.ks

@@ -112,3 +112,29 @@ def test_best_rate_is_the_lowest_loss_among_positive_rates():
     assert best_rate({0.0: 2.0, 0.1: 2.6, 0.2: 2.5, 0.5: 2.7}) == 0.2  # p = 0 never counts
     with pytest.raises(ValueError, match="p > 0"):
         best_rate({0.0: 2.0})
+
+
+def test_dropout_moments_match_the_theory_and_the_uninverted_control_fails():
+    from lmlab.experiments.dropout import dropout_moments
+
+    x = torch.randn(500, generator=torch.Generator().manual_seed(0))
+    m = dropout_moments(x, 0.3, 10_000)
+    assert m["max_z"] < 5 and m["var_ratio"] == pytest.approx(0.3 / 0.7, rel=0.05) and m["var_theory"] == 0.3 / 0.7
+    assert m["mean_err"] < 5 * x.abs().max().item() * (0.3 / 0.7 / 10_000) ** 0.5
+    plain = dropout_moments(x, 0.3, 10_000, inverted=False)  # the mean misses x by p·x
+    assert plain["max_z"] > 20
+    with pytest.raises(ValueError, match="without zeros"):
+        dropout_moments(torch.zeros(3), 0.3, 10)
+
+
+def test_dropout_places_counts_every_application_in_a_forward_pass(tiny_cfg):
+    from dataclasses import replace
+
+    from lmlab.experiments.dropout import dropout_places
+
+    for depth in (1, 3):
+        model = GPT(replace(tiny_cfg, depth=depth, dropout=0.2)).eval()
+        idx = torch.zeros(1, 8, dtype=torch.long)
+        assert dropout_places(model, idx) == 1 + 3 * depth  # embeddings; per block attention weights and two outputs
+        assert len(dropout_sites(model)) == 1 + 2 * depth  # one nn.Dropout per block serves both outputs
+        assert not model.training

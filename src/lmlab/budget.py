@@ -136,7 +136,8 @@ SCALING = {
 @dataclass(frozen=True)
 class DropoutSizes:
     """Chapter 4: one model trained at several dropout rates on a small slice of the corpus
-    (many epochs: it overfits) and on all of it (under one epoch: it underfits), and MC dropout."""
+    (many epochs: it overfits) and on all of it (under one epoch: it underfits), at several seeds;
+    the best rate chosen on one set of seeds and its gain measured on another; and MC dropout."""
 
     ctx: int
     batch_size: int
@@ -150,7 +151,10 @@ class DropoutSizes:
     eval_batches: int
     ps: tuple[float, ...]  # the dropout grid, 0 first
     small_chars: int  # the slice it overfits: training characters
-    mc_p: float  # MC dropout uses the small slice's run at this rate, one of `ps`
+    seeds: tuple[int, ...]  # every rate on both slices; the best rate is chosen on these (0 first)
+    confirm_seeds: tuple[int, ...]  # fresh seeds of p = 0 and the chosen rate: the gain, unselected
+    masks: int  # the mechanics' check draws this many masks of one input
+    mc_p: float  # MC dropout uses the small slice's runs at this rate (every seed), one of `ps`
     mc_passes: int
     mc_batches: int
     live_steps: int  # what the live panel trains, ≤ 30 s on 2 CPU cores at `book`
@@ -159,21 +163,24 @@ class DropoutSizes:
 
 DROPOUT = {
     "smoke": DropoutSizes(ctx=16, batch_size=4, depth=1, heads=2, width=16, lr=6e-3, steps=30, warmup_steps=2,
-        eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, mc_p=0.1, mc_passes=2, mc_batches=1,
-        live_steps=10, live_chars=(1024, 2048, ALL)),
-    "book": DropoutSizes(ctx=64, batch_size=32, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
-        eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=12_288, mc_p=0.2, mc_passes=16,
-        mc_batches=4, live_steps=400, live_chars=(4096, 16_384, 65_536, ALL)),
+        eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, seeds=(0, 1), confirm_seeds=(2, 3),
+        masks=10_000, mc_p=0.1, mc_passes=2, mc_batches=1, live_steps=10, live_chars=(1024, 2048, ALL)),
+    "book": DropoutSizes(ctx=64, batch_size=16, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
+        eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=6_144, seeds=(0, 1, 2),
+        confirm_seeds=(3, 4, 5, 6, 7), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
+        live_chars=(4096, 16_384, 65_536, ALL)),
     "gpu": DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
-        eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, mc_p=0.2, mc_passes=32,
-        mc_batches=8, live_steps=1000, live_chars=(32_768, 131_072, 524_288, ALL)),
+        eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, seeds=(0, 1, 2, 3, 4),
+        confirm_seeds=(5, 6, 7, 8, 9), masks=10_000, mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
+        live_chars=(32_768, 131_072, 524_288, ALL)),
 }
 
 
 @dataclass(frozen=True)
 class SamplingSizes:
     """Chapter 5: one model trained for sampling (chapter 6 reuses it through the run cache), its
-    next-character distributions, and a grid of decoding settings measured on held-out prompts."""
+    next-character distributions, a grid of decoding settings measured on held-out prompts with
+    bootstrap intervals over the prompts, beam search, and the repetition feedback loop."""
 
     ctx: int  # holds a prompt and its whole continuation, so the KV cache serves every step
     batch_size: int
@@ -192,6 +199,12 @@ class SamplingSizes:
     temperatures: tuple[float, ...]  # pure sampling at these temperatures
     top_ps: tuple[float, ...]
     min_ps: tuple[float, ...]
+    beam_widths: tuple[int, ...]  # beam search, 1 (greedy) first
+    beam_prompts: int  # the first this many prompts get beam search (each beam costs width × greedy)
+    resamples: int  # bootstrap resamples of the prompts
+    phrases: int  # held-out phrases the repetition feedback loop repeats
+    phrase_chars: int
+    repeats: int  # copies of a phrase in one context: repeats × phrase_chars < ctx
     shown_samples: int  # continuations per setting shown in the static twin and the live panel
     loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
 
@@ -199,25 +212,28 @@ class SamplingSizes:
 SAMPLING = {
     "smoke": SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
         eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
-        ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,), loop_window=32),
+        ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,), beam_widths=(1, 2),
+        beam_prompts=4, resamples=50, phrases=8, phrase_chars=8, repeats=4, loop_window=32),
     "book": SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
         eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-        min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+        min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=48, resamples=1000, phrases=128,
+        phrase_chars=24, repeats=8, shown_samples=3, loop_window=64),
     "gpu": SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
         eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-        min_ps=(0.05, 0.1, 0.2), shown_samples=3, loop_window=64),
+        min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=256, resamples=2000, phrases=256,
+        phrase_chars=24, repeats=8, shown_samples=3, loop_window=64),
 }
 
 
 @dataclass(frozen=True)
 class RandomnessSizes:
-    """Chapter 6: chapter 4's small-slice model at p = 0 and at its best p (the model sizes are
-    `dropout`'s), retrained at more seeds for the seed noise, decoded greedily and by top-k from
-    held-out prompts; chapter 5's model (`sampling`) judges the texts."""
+    """Chapter 6: chapter 4's small-slice model at p = 0 and at its best p, at chapter 4's fresh
+    seeds (`dropout.confirm_seeds`, never used to choose the rate), decoded greedily, by top-k and
+    at each model's own best temperature from held-out prompts; chapter 5's model (`sampling`)
+    judges the texts."""
 
-    seeds: tuple[int, ...]  # model seeds of both rows; 0 first, chapter 4's runs
     top_k: int  # the 2 × 2's sampling column
     prompts: int  # held-out prompts of the 2 × 2, one continuation each per cell
     prompt_chars: int  # prompt_chars + sample_chars ≤ the judge's ctx
@@ -228,17 +244,18 @@ class RandomnessSizes:
     temperatures: tuple[float, ...]  # held-out loss under the sampler's distribution at each T, ascending
     copy_chars: int  # a continuation copies its training text where a string this long occurs there
     loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
+    mc_prompts: int  # prompts decoded with dropout left on (no KV cache: every step runs the window)
 
 
 RANDOMNESS = {
-    "smoke": RandomnessSizes(seeds=(0, 1), top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
-        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32),
-    "book": RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=128, prompt_chars=32, sample_chars=200,
+    "smoke": RandomnessSizes(top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
+        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32, mc_prompts=4),
+    "book": RandomnessSizes(top_k=10, prompts=64, prompt_chars=32, sample_chars=128,
         shown_samples=3, ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)),
-    "gpu": RandomnessSizes(seeds=(0, 1, 2), top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=64),
+    "gpu": RandomnessSizes(top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
         ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)),
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=128),
 }
 
 

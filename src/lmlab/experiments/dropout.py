@@ -37,6 +37,41 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, generator: torch.G
     return x * scale
 
 
+def dropout_moments(x: torch.Tensor, p: float, masks: int, inverted: bool = True, seed: int = 0) -> dict:
+    """Draw `masks` dropout masks over the 1-D input `x` and compare the outputs' mean and variance
+    with inverted dropout's theory, E[y] = x and Var[y] = p/(1−p)·x²: `max_z` is the largest
+    |mean − x| in standard errors of a mean of `masks` draws, `var_ratio` the median over elements
+    of Var[y]/x² (theory: p/(1−p)). `inverted=False` drops without rescaling, as the 2014 paper
+    trained: a control whose mean misses x by p·x, so `max_z` must be large."""
+    check_fraction("p", p, low_open=True, high_open=True)
+    check_positive_int("masks", masks)
+    if x.dim() != 1 or (x == 0).any():
+        raise ValueError(f"x must be a 1-D tensor without zeros, got shape {tuple(x.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    y = dropout(x.expand(masks, -1), p, generator=g) * (1 - p if not inverted else 1)
+    se = x.abs() * math.sqrt(p / (1 - p) / masks)
+    return {"max_z": ((y.mean(0) - x).abs() / se).max().item(), "mean_err": (y.mean(0) - x).abs().max().item(),
+            "var_ratio": (y.var(0) / x**2).median().item(), "var_theory": p / (1 - p)}
+
+
+def dropout_places(model: nn.Module, idx: torch.Tensor) -> int:
+    """How many times one training-mode forward pass over `idx` applies dropout: every call of an
+    `nn.Dropout` module (a module used twice counts twice) and of an attention module that hands
+    its rate to scaled_dot_product_attention. The model's mode is left as it was."""
+    calls = []
+    hooks = [module.register_forward_hook(lambda *_: calls.append(1)) for module in model.modules()
+             if isinstance(module, nn.Dropout) or (hasattr(module, "dropout") and isinstance(module.dropout, float))]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.train()(idx.to(model_device(model)))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return len(calls)
+
+
 def dropout_sites(model: nn.Module) -> list[tuple[str, float]]:
     """Every place a model applies dropout, as (where, p): its `nn.Dropout` modules, and the
     attention modules that pass a `dropout` rate to scaled_dot_product_attention."""
