@@ -16,7 +16,7 @@ from plan_cost import Work, forward_work, run_work
 
 from lmlab import GPTConfig, RunSpec, TrainConfig
 from lmlab.corpus import ALL
-from lmlab.experiments import coord_check, decoding, dropout, scaling
+from lmlab.experiments import coord_check, decoding, dropout, maximisation, scaling
 from lmlab.experiments.transfer import canonical
 from lmlab.model import GPT, flops_per_token
 from lmlab.runs import dataset
@@ -148,9 +148,24 @@ def _mc(cfg: GPTConfig, what: str, passes: int, batches: int, batch: int, texts:
 
 def dropout_chapter(B) -> list[Work]:
     D = B.dropout
-    specs = [dropout.model_spec(D, p, chars) for chars in (D.small_chars, ALL) for p in sorted(D.ps, reverse=True)]
+    chosen = D.ps[2]  # the best rate is found at run time; the cost is one model's whatever it is
+    specs = [dropout.model_spec(D, p, chars, seed) for chars in (D.small_chars, ALL) for p in sorted(D.ps, reverse=True)
+             for seed in D.seeds]
+    specs += _dropout_runs(D, (0.0, chosen), D.confirm_seeds)  # the chosen rate and p = 0 at fresh seeds
     mc_cfg = dropout.model_spec(D, D.mc_p, D.small_chars).model
-    return [*_runs(specs, "dropout × data"), _mc(mc_cfg, "MC dropout", D.mc_passes, D.mc_batches, D.batch_size, 3)]
+    return [*_runs(specs, "dropout × data × seed"),
+            _mc(mc_cfg, "MC dropout, every seed", D.mc_passes, D.mc_batches, D.batch_size, 3 * len(D.seeds))]
+
+
+def _beam(cfg: GPTConfig, what: str, rows: int, prompt: int, chars: int, widths) -> Work:
+    """`beam_search` at every width of `widths`: one step feeds rows × width tokens through the KV cache."""
+    work = forward_work(cfg, what, rows * sum(widths), chars + 1, 1)
+
+    def exercise():
+        maximisation.beam_search(GPT(cfg).eval(), torch.randint(cfg.vocab_size, (2, prompt)), 2, max(widths))
+
+    work.exercise = exercise
+    return work
 
 
 def sampling_chapter(B) -> list[Work]:
@@ -160,6 +175,12 @@ def sampling_chapter(B) -> list[Work]:
     return [run_work(spec, "the sampling model"),
             _generation(spec.model, f"decoding grid, {settings} settings", S.prompts, S.prompt_chars, S.sample_chars,
                         settings),
+            _beam(spec.model, f"beam search, widths {S.beam_widths}", S.beam_prompts, S.prompt_chars, S.sample_chars,
+                  S.beam_widths),
+            _generation(spec.model, "greedy and pure sampling beside the beams", S.beam_prompts, S.prompt_chars,
+                        S.sample_chars, 2),
+            forward_work(spec.model, "the repetition feedback loop", 2 * S.phrases, S.repeats,
+                         S.repeats * S.phrase_chars),
             _generation(spec.model, "static twin", S.shown_samples, S.prompt_chars, S.sample_chars, len(S.ks)),
             forward_work(spec.model, "logits of the held-out texts", S.prompts, 1, S.prompt_chars + S.sample_chars)]
 
@@ -168,19 +189,19 @@ def randomness(B) -> list[Work]:
     S, D = B.randomness, B.dropout
     judge = decoding.model_spec(B.sampling)
     chosen = D.ps[2]  # the best rate is found at run time; the cost is one model's whatever it is
-    specs = _dropout_runs(D, D.ps) + _dropout_runs(D, (0.0, chosen), S.seeds)
+    specs = _dropout_runs(D, D.ps, D.seeds) + _dropout_runs(D, (0.0, chosen), D.confirm_seeds)  # chapter 4's runs
     cfg = dropout.model_spec(D, chosen, D.small_chars).model
-    rows = 2 * len(S.seeds)
-    return [*_runs(specs, "chapter 4's grid and seeds"), run_work(judge, "the judge (chapter 5's model)"),
-            _generation(cfg, "2 × 2 decoding, every seed", S.prompts, S.prompt_chars, S.sample_chars, 2 * rows),
+    rows, mc_seeds = 2 * len(D.confirm_seeds), min(3, len(D.confirm_seeds))
+    return [*_runs(specs, "chapter 4's grid and fresh seeds"), run_work(judge, "the judge (chapter 5's model)"),
+            _generation(cfg, "2 × 3 decoding, every seed", S.prompts, S.prompt_chars, S.sample_chars, 3 * rows),
             _generation(cfg, "reruns", S.prompts // 4, S.prompt_chars, S.sample_chars, 8),
             _generation(cfg, "texts by seed and static twin", S.shown_samples, S.prompt_chars, S.sample_chars,
                         S.text_seeds + 2 * len(S.ks)),
-            _generation(cfg, "decoding with dropout on", S.prompts // 2, S.prompt_chars, S.sample_chars, 2,
+            _generation(cfg, "decoding with dropout on", S.mc_prompts, S.prompt_chars, S.sample_chars, 2 * mc_seeds,
                         dropout_on=True),
-            _generation(cfg, "decoding, dropout off", S.prompts // 2, S.prompt_chars, S.sample_chars, 2),
-            forward_work(cfg, "held-out logits", D.batch_size, rows * D.eval_batches, cfg.ctx),
-            _mc(cfg, "MC dropout", D.mc_passes, D.mc_batches, D.batch_size, 1)]
+            forward_work(cfg, "held-out logits and argmax agreement", D.batch_size, (rows + 2 * mc_seeds)
+                         * D.eval_batches, cfg.ctx),
+            _mc(cfg, "MC dropout, every fresh seed", D.mc_passes, D.mc_batches, D.batch_size, len(D.confirm_seeds))]
 
 
 CHAPTERS = {"lab": lab, "mup": mup, "scaling": scaling_chapter, "dropout": dropout_chapter,
