@@ -10,8 +10,10 @@ import pytest
 import torch
 from made_up import history
 
+from lmlab.budget import BUDGETS
 from lmlab.display import figures, mup, sampling, scaling, style
-from lmlab.experiments.scaling import EPOCH
+from lmlab.experiments.laws import EPOCH
+from lmlab.experiments.scaling import family
 
 
 def luminance(color: str) -> float:
@@ -82,8 +84,10 @@ def explicit_colors(fig: go.Figure) -> set[str]:
 def house_figures() -> dict[str, go.Figure]:
     """One of each of lmlab.display's figures, from tiny made-up inputs."""
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
-    sweep = pd.DataFrame([{"param": p, "width": w, "log2_lr": lr, "avg_train": 3 + abs(lr + 6) / w}
-                          for p in ("sp", "mup") for w in (32, 64) for lr in (-8, -6, -4)])
+    sweep = pd.DataFrame([{"param": p, "width": w, "log2_lr": lr, "seed": k, "avg_train": 3 + abs(lr + 6) / w + k / 100}
+                          for p in ("sp_fanin", "mup") for w in (32, 64) for lr in (-8, -6, -4) for k in (0, 1)])
+    optima = pd.DataFrame([{"param": p, "width": w, "opt": -6.0, "opt_se": 0.1, "loss": 3.0}
+                           for p in ("sp_fanin", "mup") for w in (32, 64)])
     coords = pd.DataFrame([{"param": p, "t": t, "layer": layer, "width": w, "l1": 0.1 * t * w, "seed": 0}
                            for p in ("sp", "mup") for t in (1, 2) for layer in ("embedding", "logits")
                            for w in (32, 64)])
@@ -95,10 +99,15 @@ def house_figures() -> dict[str, go.Figure]:
         "loss with others": figures.loss_figure_with_others("a", history(3), {"b": history(3)}),
         "sampling": sampling.sampling_figure({1: (probs, probs, ["ab"]), 2: (probs, probs, ["cd"])}, "ab c", "k", "x"),
         "samples grid": sampling.samples_grid({"p = 0": {"greedy": "aa", "top-k": "xy"}}),
-        "LR sweep": mup.lr_sweep_figure(sweep),
+        "LR sweep": mup.sweep_figure(sweep, optima),
+        "proxy → target": mup.comparison_figure(pd.DataFrame({"mean": [2.4, 2.3], "half": [0.01, 0.02]},
+                                                             index=["μP", "SP"])),
         "coordinate check": mup.coord_figure(coords),
         "IsoFLOP": scaling.isoflop_figure(profiles, pd.DataFrame({"N_opt": [1.0, 2.0]}, index=[1.0, 2.0])),
-        "prediction": scaling.prediction_figure(EPOCH, 1e21, (1e8, 1e11), trained={"N": 1e9, "final_val": 2.5}),
+        "prediction": scaling.prediction_figure(EPOCH, 1e12, family(BUDGETS["book"].scaling, range(1, 21)),
+                                                trained={"N": 1e4, "final_val": 2.5}),
+        "feedback loop": sampling.curve_figure({"a": pd.DataFrame({"mean": [0.2, 0.3], "lo": [0.1, 0.2],
+                                                                   "hi": [0.3, 0.4]}, index=[1, 2])}, "r", "p"),
         "frontier": sampling.frontier_figure(table, {"top-k": ["k=1", "k=2"]}),
     }
 
