@@ -169,9 +169,9 @@ DROPOUT = {
         eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=6_144, seeds=(0, 1, 2),
         confirm_seeds=(3, 4, 5, 6, 7), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
         live_chars=(4096, 16_384, 65_536, ALL)),
-    "gpu": DropoutSizes(ctx=128, batch_size=64, depth=4, heads=4, width=256, lr=3e-3, steps=3000, warmup_steps=100,
-        eval_every=100, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, seeds=(0, 1, 2, 3, 4),
-        confirm_seeds=(5, 6, 7, 8, 9), masks=10_000, mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
+    "gpu": DropoutSizes(ctx=128, batch_size=32, depth=4, heads=4, width=256, lr=3e-3, steps=1000, warmup_steps=50,
+        eval_every=50, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, seeds=(0, 1, 2),
+        confirm_seeds=(3, 4, 5, 6, 7), masks=10_000, mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
         live_chars=(32_768, 131_072, 524_288, ALL)),
 }
 
@@ -222,7 +222,7 @@ SAMPLING = {
     "gpu": SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
         eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
-        min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=256, resamples=2000, phrases=256,
+        min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=128, resamples=2000, phrases=256,
         phrase_chars=24, repeats=8, shown_samples=3, loop_window=64),
 }
 
