@@ -124,6 +124,7 @@ def test_every_lmlab_function_that_takes_a_model_accepts_cpu_inputs(tiny_cfg, ti
     from lmlab.cache import Cache
     from lmlab.experiments import coord_check, randomness
     from lmlab.experiments.dropout import mc_uncertainty
+    from lmlab.experiments.maximisation import beam_search, repetition_feedback
     from lmlab.experiments.metrics import decoding_table, sample_nll
     from lmlab.runs import RunSpec, trained
     from lmlab.sampling import generate, logits_of, next_token_probs, sample, sampling_frame
@@ -151,6 +152,8 @@ def test_every_lmlab_function_that_takes_a_model_accepts_cpu_inputs(tiny_cfg, ti
         mc_uncertainty(model, tiny_data.val.ids, passes=2, batches=1, batch_size=2)
         coord_check.coord_check(tiny_data, "mup", [16, 32], steps=2, seeds=(0,), batch_size=2, ctx=16, depth=1,
                                 heads=2)
+        beam_search(model, ids, 3, width=2)
+        repetition_feedback(model, ids[:, :4], 2, ids[:, 4:8])
 
 
 # ---------------------------------------------------------------- every notebook, with its models on the stand-in

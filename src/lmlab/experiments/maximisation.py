@@ -14,7 +14,7 @@ from lmlab.model import KVCache, eval_mode
 from lmlab.sampling import check_ids
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def beam_search(model, prompts: torch.Tensor, chars: int, width: int, chunk: int = 32) -> torch.Tensor:
     """The continuation of each prompt (rows of token ids) by `chars` tokens that a beam of `width`
     finds most probable under `model`: every step extends each beam by every token and keeps the
@@ -34,7 +34,7 @@ def beam_search(model, prompts: torch.Tensor, chars: int, width: int, chunk: int
 
 def _beam(model, prompts, chars, width):
     B, V = prompts.shape[0], model.config.vocab_size
-    idx = prompts.repeat_interleave(width, 0)  # (B·width, time): every beam starts as the prompt
+    idx = prompts[:, None].expand(-1, width, -1).reshape(B * width, -1)  # every beam starts as the prompt
     scores = torch.full((B, width), float("-inf"), dtype=torch.float64, device=idx.device)
     scores[:, 0] = 0.0  # one live beam at first, so the copies do not crowd each other out
     cache = KVCache(model.config.ctx)
