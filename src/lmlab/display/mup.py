@@ -95,7 +95,10 @@ def comparison_figure(table, title: str = "Validation loss at the target width")
     """Horizontal bars of `table` (index: the settings; columns `mean` and `half`, the ± interval)."""
     fig = go.Figure(go.Bar(x=table["mean"], y=table.index, orientation="h", marker_color=COLORS[: len(table)],
                            error_x=dict(type="data", array=table["half"]),
-                           text=[f"{v:.3f}" for v in table["mean"]], textposition="outside"))
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    for name, row in table.iterrows():  # each mean just past its interval, clear of the error bar
+        fig.add_annotation(x=row["mean"] + row["half"], y=name, text=f"{row['mean']:.3f}", xanchor="left", xshift=6,
+                           showarrow=False)
     low, high = (table["mean"] - table["half"]).min(), (table["mean"] + table["half"]).max()
     fig.update_layout(title=title, xaxis_title="loss (nats per character), mean ± 2 SE over fresh seeds",
                       xaxis_range=[low - 0.1, high + 0.1], yaxis_autorange="reversed", height=380,
