@@ -101,8 +101,9 @@ def test_every_dropout_budget_is_consistent(name):
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
     assert s.seeds[0] == 0 and len(set(s.seeds)) == len(s.seeds) >= 2
     assert not set(s.seeds) & set(s.confirm_seeds) and len(set(s.confirm_seeds)) == len(s.confirm_seeds) >= 2
-    if name != "smoke":  # the issue's grid; a gain is measured on ≥ 5 seeds the choice never saw
-        assert s.ps == (0.0, 0.1, 0.2, 0.3, 0.5) and len(s.seeds) >= 3 and len(s.confirm_seeds) >= 5
+    if name != "smoke":  # every claimed difference on ≥ 5 seeds (issue 20), paid for with four rates, not five;
+        # the gain is measured on ≥ 5 seeds the choice never saw
+        assert s.ps == (0.0, 0.1, 0.2, 0.5) and len(s.seeds) >= 5 and len(s.confirm_seeds) >= 5
         assert s.masks >= 10_000
 
 

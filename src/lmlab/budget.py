@@ -166,12 +166,12 @@ DROPOUT = {
         eval_every=10, eval_batches=1, ps=(0.0, 0.1, 0.5), small_chars=2048, seeds=(0, 1), confirm_seeds=(2, 3),
         masks=10_000, mc_p=0.1, mc_passes=2, mc_batches=1, live_steps=10, live_chars=(1024, 2048, ALL)),
     "book": DropoutSizes(ctx=64, batch_size=16, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
-        eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=6_144, seeds=(0, 1, 2),
-        confirm_seeds=(3, 4, 5, 6, 7), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
+        eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.5), small_chars=6_144, seeds=(0, 1, 2, 3, 4),
+        confirm_seeds=(5, 6, 7, 8, 9), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
         live_chars=(4096, 16_384, 65_536, ALL)),
     "gpu": DropoutSizes(ctx=128, batch_size=32, depth=4, heads=4, width=256, lr=3e-3, steps=1000, warmup_steps=50,
-        eval_every=50, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.3, 0.5), small_chars=131_072, seeds=(0, 1, 2),
-        confirm_seeds=(3, 4, 5, 6, 7), masks=10_000, mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
+        eval_every=50, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.5), small_chars=131_072, seeds=(0, 1, 2, 3, 4),
+        confirm_seeds=(5, 6, 7, 8, 9), masks=10_000, mc_p=0.2, mc_passes=32, mc_batches=8, live_steps=1000,
         live_chars=(32_768, 131_072, 524_288, ALL)),
 }
 
