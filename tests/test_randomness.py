@@ -182,3 +182,14 @@ def test_argmax_draw_share_is_how_often_a_sampler_does_what_greedy_would():
     assert argmax_draw_share(logits) == pytest.approx((p_top + 1 / 3) / 2)
     assert argmax_draw_share(logits, top_k=1) == pytest.approx((1 + 1 / 3) / 2)  # k = 1 keeps all three tied
     assert argmax_draw_share(logits, temperature=0) == pytest.approx(1.0)
+
+
+def test_t_half_width_is_what_the_interval_puts_after_the_mean():
+    from lmlab.stats import t_half_width, t_interval
+
+    values = [2.0, 2.5, 2.1, 2.4]
+    mean, low, high = t_interval(values)
+    assert t_half_width(values) == pytest.approx(high - mean) == pytest.approx(mean - low)
+    assert t_half_width(values, 0.99) > t_half_width(values)  # a wider confidence, a wider interval
+    with pytest.raises(ValueError, match="two seeds"):
+        t_half_width([1.0])

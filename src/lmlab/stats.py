@@ -35,6 +35,12 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 
+def t_half_width(values, confidence: float = 0.95) -> float:
+    """The half-width of `t_interval`: what a table or an error bar puts after "±"."""
+    mean, _, high = t_interval(values, confidence)
+    return high - mean
+
+
 def cluster_bootstrap(df: pd.DataFrame, statistic, cluster: str, unit: str, n_boot: int = 200, seed: int = 0,
                       min_clusters: int = 3) -> pd.DataFrame:
     """`statistic` over resamples of `df` that keep together what is not independent: whole
