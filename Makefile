@@ -20,10 +20,18 @@ SMOKE_DIR := _build/smoke
 export LMLAB_CACHE ?= $(CURDIR)/.lmlab_cache
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install book test lint unit devices nbval smoke-book browser browser-book colab-check lab bench clean
+# The replication build: `make book LMLAB_SEED_OFFSET=1000` (or `make book-replication`) moves every
+# seed of every chapter (lmlab.seeds) and builds into a folder of its own, with runs cached apart
+LMLAB_SEED_OFFSET ?= 0
+export LMLAB_SEED_OFFSET
+BOOK_DIR := $(if $(filter-out 0,$(LMLAB_SEED_OFFSET)),_build/offset-$(LMLAB_SEED_OFFSET),.)
+BOOK_HTML := $(if $(filter-out 0,$(LMLAB_SEED_OFFSET)),$(BOOK_DIR)/_build/html,_build/html)
+
+.PHONY: help install book book-replication test lint unit devices nbval smoke-book browser browser-book colab-check lab bench clean
 
 help:
 	@echo "make book   - build the book (HTML in _build/html) at 'book' budget"
+	@echo "make book-replication - the same book at fresh seeds (LMLAB_SEED_OFFSET=1000) in _build/offset-1000"
 	@echo "make test   - ruff, unit tests, nbval at 'smoke' budget, smoke book build, browser checks"
 	@echo "make lab    - open the notebooks in JupyterLab"
 	@echo "make bench  - training throughput, dropout cost, sampling latency and in-browser sampler benchmarks"
@@ -80,13 +88,16 @@ EXPORT = $(PY) -m lmlab.experiments.decoding model --out $(1)/_static/sampler --
 
 # the book's execution cache keys on the notebooks' code only: drop it when the package changes
 _build/.lmlab-src: $(wildcard src/lmlab/*.py src/lmlab/*/*.py)
-	rm -rf _build/.jupyter_cache
+	rm -rf _build/.jupyter_cache _build/offset-*/_build/.jupyter_cache
 	mkdir -p _build && touch $@
 
 book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
-	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going
-	LMLAB_BUDGET=book $(call EXPORT,_build/html)
-	@echo "The book is in _build/html/index.html"
+	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(BOOK_DIR)
+	LMLAB_BUDGET=book $(call EXPORT,$(BOOK_HTML))
+	@echo "The book is in $(BOOK_HTML)/index.html (seed offset $(LMLAB_SEED_OFFSET))"
+
+book-replication:
+	$(MAKE) book LMLAB_SEED_OFFSET=1000
 
 test: lint unit devices nbval smoke-book browser
 

@@ -7,12 +7,13 @@ each budget.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
 from lmlab.checks import check_choice
 from lmlab.corpus import ALL
+from lmlab.seeds import fresh, fresh_all
 
 
 @dataclass(frozen=True)
@@ -284,4 +285,16 @@ def budget(name: str | None = None) -> Budget:
     """The preset named by `name`, else by `LMLAB_BUDGET`, else by the hardware."""
     name = name or os.environ.get("LMLAB_BUDGET") or ("gpu" if torch.cuda.is_available() else "book")
     check_choice("budget (LMLAB_BUDGET)", name, tuple(BUDGETS))
-    return BUDGETS[name]
+    return with_fresh_seeds(BUDGETS[name])
+
+
+SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seed", "confirm_seeds")  # seeds, not counts
+
+
+def with_fresh_seeds(b: Budget) -> Budget:
+    """`b` with every seed of every chapter moved by the replication offset (`lmlab.seeds`)."""
+    def move(sizes):
+        names = {f.name for f in fields(sizes)} & set(SEED_FIELDS)
+        return replace(sizes, **{n: fresh_all(v) if isinstance(v, tuple) else fresh(v)
+                                 for n in names if (v := getattr(sizes, n)) is not None})
+    return replace(b, **{f.name: move(getattr(b, f.name)) for f in fields(b) if f.name != "name"})

@@ -28,19 +28,24 @@ from pathlib import Path
 
 import torch
 
+from lmlab.seeds import seed_offset
+
 STALE_SECONDS = 15 * 60  # a temp file this old belongs to a write that was killed: no write takes that long
 
 
 def default_root() -> Path:
     """`LMLAB_CACHE`, else `.lmlab_cache/` in the book's root (the folder holding `_toc.yml`)
-    when run from inside the book, else in the working folder."""
+    when run from inside the book, else in the working folder; under a replication seed offset
+    K, its subfolder `offset-K/`, so that runs at fresh seeds never mix with the book's."""
+    offset = seed_offset()
+    sub = f"offset-{offset}" if offset else ""
     if env := os.environ.get("LMLAB_CACHE"):
-        return Path(env)
+        return Path(env) / sub
     here = Path.cwd()
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").exists():
-            return folder / ".lmlab_cache"
-    return here / ".lmlab_cache"
+            return folder / ".lmlab_cache" / sub
+    return here / ".lmlab_cache" / sub
 
 
 def key(*parts) -> str:

@@ -16,6 +16,7 @@ from functools import cache
 import torch
 
 from lmlab.checks import check_fraction, check_positive_int
+from lmlab.seeds import fresh
 
 PLAY_SEPARATOR = "\n\n\n"  # plays are joined by two blank lines; nothing inside a play has them
 ALL = None  # as a number of training characters: every one (the one spelling of "all the data")
@@ -170,9 +171,10 @@ def windows(ids: torch.Tensor, batch_size: int, ctx: int, generator: torch.Gener
 
 def eval_windows(ids: torch.Tensor, batch_size: int, ctx: int, batches: int):
     """The fixed evaluation windows of `ids`: `batches` batches drawn from a generator seeded with
-    `EVAL_SEED`, so every model (and every evaluation of one model) sees the same text."""
+    `EVAL_SEED` (moved by the replication build's seed offset), so every model (and every
+    evaluation of one model) sees the same text."""
     check_positive_int("batches", batches)
-    g = torch.Generator().manual_seed(EVAL_SEED)
+    g = torch.Generator().manual_seed(fresh(EVAL_SEED))
     for _ in range(batches):
         yield windows(ids, batch_size, ctx, g)
 
