@@ -20,6 +20,16 @@ SMOKE_DIR := _build/smoke
 export LMLAB_CACHE ?= $(CURDIR)/.lmlab_cache
 export PYTHONUNBUFFERED := 1
 
+# One numerical code path on every x86 machine with AVX2: torch's own kernels (softmax, layer
+# norm, reductions) and MKL's and oneDNN's matrix products otherwise pick AVX-512 code where the
+# CPU has it, which sums in another order, and the last bits then grow over hundreds of steps into
+# different runs (CONTRIBUTING.md, "Same numbers on another machine").
+ifneq ($(shell grep -qsw avx2 /proc/cpuinfo && echo yes),)
+export ATEN_CPU_CAPABILITY ?= avx2
+export MKL_CBWR ?= AVX2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+endif
+
 # The replication build: `make book LMLAB_SEED_OFFSET=1000` (or `make book-replication`) moves every
 # seed of every chapter (lmlab.seeds) and builds into a folder of its own, with runs cached apart
 LMLAB_SEED_OFFSET ?= 0
