@@ -101,8 +101,14 @@ _build/.lmlab-src: $(wildcard src/lmlab/*.py src/lmlab/*/*.py)
 	rm -rf _build/.jupyter_cache _build/offset-*/_build/.jupyter_cache
 	mkdir -p _build && touch $@
 
+# every claim a notebook checks (lmlab.claims) is logged to $(CLAIMS_LOG); a full execution logs them all,
+# and `python -m lmlab.claims LOG [LOG …]` tables them (the published seeds beside a replication offset)
+CLAIMS_LOG = $(CURDIR)/$(BOOK_DIR)/_build/claims.jsonl
+
 book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
-	LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(BOOK_DIR)
+	mkdir -p $(dir $(CLAIMS_LOG)) && rm -f $(CLAIMS_LOG)
+	LMLAB_CLAIMS_LOG=$(CLAIMS_LOG) LMLAB_BUDGET=book LMLAB_BOOK_BUILD=1 \
+	  $(BIN)/jupyter-book build . -W --keep-going --path-output $(BOOK_DIR)
 	LMLAB_BUDGET=book $(call EXPORT,$(BOOK_HTML))
 	@echo "The book is in $(BOOK_HTML)/index.html (seed offset $(LMLAB_SEED_OFFSET))"
 

@@ -102,3 +102,18 @@ def test_seed_offset_moves_the_evaluation_windows(monkeypatch):
     assert not torch.equal(first, next(eval_windows(ids, 4, 16, 1))[0])
     monkeypatch.delenv("LMLAB_SEED_OFFSET")
     assert torch.equal(first, next(eval_windows(ids, 4, 16, 1))[0])
+
+
+def test_checked_claims_are_logged_and_tabled(monkeypatch, tmp_path):
+    logs = []
+    for offset in ("0", "1000"):
+        monkeypatch.setenv("LMLAB_SEED_OFFSET", offset)
+        monkeypatch.setenv("LMLAB_CLAIMS_LOG", str(tmp_path / f"{offset}.jsonl"))
+        claims.require("gain", claims.t([0.02, 0.021, 0.019]), "above")
+        claims.require_that("exact", True, "1 = 1")
+        with pytest.raises(AssertionError):
+            claims.require("thin", claims.t([0.02, -0.01, 0.0]), "above")
+        logs.append(tmp_path / f"{offset}.jsonl")
+    table = claims.claims_table(*logs)
+    assert "| claim | offset 0 | offset 1000 |" in table and table.count("**FAILS**") == 2
+    assert "0.02 [" in table and "1 = 1" in table

@@ -17,12 +17,16 @@ The estimate sits in `NAME`, its interval in `NAME_lo` and `NAME_hi`, the number
 or prompts in `NAME_n`, what kind of interval it is in `NAME_ci`, and the word in `NAME_word`.
 """
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from lmlab import stats
 
+LOG_ENV = "LMLAB_CLAIMS_LOG"  # a JSON-lines file that every checked claim is appended to (make book sets it)
 METHODS = ("t", "bootstrap", "half-sample")
 DIRECTIONS = ("above", "below")
 
@@ -122,6 +126,7 @@ def require(name: str, interval: Interval, direction: str) -> Interval:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     if not isinstance(interval, Interval):
         raise ValueError(f"interval must be a lmlab.claims.Interval, got {type(interval).__name__}")
+    _log(name, direction == interval.direction, interval=asdict(interval), reads=direction)
     assert interval.direction == direction, (
         f"claim {name!r} does not hold: it reads the interval as {direction} 0, but it is "
         f"{interval.describe(4)}")
@@ -131,7 +136,49 @@ def require(name: str, interval: Interval, direction: str) -> Interval:
 def require_that(name: str, condition: bool, detail: str = "") -> None:
     """Assert a claim that is not an interval (an exact equality, a count), by name, so that a page
     can name it beside its sentence as `% asserted: name`."""
+    _log(name, bool(condition), detail=detail)
     assert bool(condition), f"claim {name!r} does not hold" + (f": {detail}" if detail else "")
+
+
+def _log(name: str, holds: bool, **record) -> None:
+    """Append the checked claim to `LMLAB_CLAIMS_LOG`, when set: the build's table of claims at the
+    published seeds and at a replication offset is read from these files (`claims_table`)."""
+    if path := os.environ.get(LOG_ENV):
+        from lmlab.seeds import seed_offset
+
+        line = json.dumps({"name": name, "holds": holds, "offset": seed_offset(), **record}, default=float)
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass  # a log that cannot be written never fails the claim it records
+
+
+def claims_table(*logs: str | Path) -> str:
+    """A markdown table of every claim in the given logs: one row per claim, one column per log
+    (its seed offset), each cell the estimate and interval (or the detail) and whether it held."""
+    rows, columns = {}, []
+    for log in logs:
+        for line in Path(log).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            column = f"offset {r['offset']}"
+            columns += [column] if column not in columns else []
+            if "interval" in r:
+                i = Interval(**r["interval"])
+                cell = f"{i.estimate:.4g} [{i.low:.4g}, {i.high:.4g}], {i.n} {i.unit}, reads {r['reads']}"
+            else:
+                cell = r.get("detail") or "—"
+            rows.setdefault(r["name"], {})[column] = cell + ("" if r["holds"] else " **FAILS**")
+    head = "| claim | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns)
+    body = ["| " + " | ".join([name, *(cells.get(c, "not run") for c in columns)]) + " |"
+            for name, cells in rows.items()]
+    return "\n".join([head, *body])
+
+
+if __name__ == "__main__":  # python -m lmlab.claims LOG [LOG ...]: the table of claims, for a closing note
+    import sys
+
+    print(claims_table(*sys.argv[1:]))
 
 
 def trend(values, grows: str = "grows", falls: str = "falls", neither: str = "does not move one way") -> str:
