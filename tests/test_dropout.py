@@ -138,3 +138,18 @@ def test_dropout_places_counts_every_application_in_a_forward_pass(tiny_cfg):
         assert dropout_places(model, idx) == 1 + 3 * depth  # embeddings; per block attention weights and two outputs
         assert len(dropout_sites(model)) == 1 + 2 * depth  # one nn.Dropout per block serves both outputs
         assert not model.training
+
+
+def test_the_seed_offset_moves_the_masks_of_mc_dropout_and_of_the_moments(dropout_model, tiny_data, monkeypatch):
+    from lmlab.experiments.dropout import dropout_moments
+    from lmlab.seeds import ENV
+
+    x = torch.randn(50, generator=torch.Generator().manual_seed(0))
+    kw = dict(passes=3, batches=1, batch_size=4)
+    base, base_m = mc_uncertainty(dropout_model, tiny_data.val.ids, **kw, seed=7), dropout_moments(x, 0.3, 100, seed=7)
+    monkeypatch.setenv(ENV, "7")  # offset 7: seed 0 now draws what seed 7 drew, and the windows move too
+    moved = mc_uncertainty(dropout_model, tiny_data.val.ids, **kw, seed=0)
+    assert not torch.equal(moved.nll, base.nll)  # fresh evaluation windows
+    assert dropout_moments(x, 0.3, 100, seed=0) == base_m  # fresh masks: seed 0 + 7
+    monkeypatch.setenv(ENV, "0")
+    assert dropout_moments(x, 0.3, 100, seed=0) != base_m

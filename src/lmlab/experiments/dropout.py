@@ -23,6 +23,7 @@ from lmlab.corpus import eval_windows
 from lmlab.model import GPTConfig, model_device
 from lmlab.rng import seeded
 from lmlab.runs import RunSpec, dataset
+from lmlab.seeds import fresh
 from lmlab.train import TrainConfig
 
 
@@ -42,12 +43,13 @@ def dropout_moments(x: torch.Tensor, p: float, masks: int, inverted: bool = True
     with inverted dropout's theory, E[y] = x and Var[y] = p/(1−p)·x²: `max_z` is the largest
     |mean − x| in standard errors of a mean of `masks` draws, `var_ratio` the median over elements
     of Var[y]/x² (theory: p/(1−p)). `inverted=False` drops without rescaling, as the 2014 paper
-    trained: a control whose mean misses x by p·x, so `max_z` must be large."""
+    trained: a control whose mean misses x by p·x, so `max_z` must be large. The masks' `seed` is
+    moved by the replication build's seed offset (`lmlab.seeds.fresh`)."""
     check_fraction("p", p, low_open=True, high_open=True)
     check_positive_int("masks", masks)
     if x.dim() != 1 or (x == 0).any():
         raise ValueError(f"x must be a 1-D tensor without zeros, got shape {tuple(x.shape)}")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     y = dropout(x.expand(masks, -1), p, generator=g) * (1 - p if not inverted else 1)
     se = x.abs() * math.sqrt(p / (1 - p) / masks)
     return {"max_z": ((y.mean(0) - x).abs() / se).max().item(), "mean_err": (y.mean(0) - x).abs().max().item(),
@@ -108,7 +110,8 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
     """MC dropout on `batches` batches of windows of the character ids `ids` (e.g. `data.train.ids`,
     text the model has seen, or `data.val.ids`, plays it has not), the same windows for any
     model: `passes` forward passes with dropout on, averaged as probabilities, beside one pass
-    in eval mode. The model is left in eval mode."""
+    in eval mode. The model is left in eval mode. The masks' `seed`, like the windows, is moved by
+    the replication build's seed offset (`lmlab.seeds.fresh`)."""
     check_positive_int("passes", passes)
     check_positive_int("batches", batches)
     if not any(p > 0 for _, p in dropout_sites(model)):
@@ -116,7 +119,7 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
                          "train one with GPTConfig(dropout=p) for some p in (0, 1)")
     dev = model_device(model)
     parts = []
-    with seeded(seed, dev):
+    with seeded(fresh(seed), dev):
         for x, y in eval_windows(ids, batch_size, model.config.ctx, batches):
             x, y = x.to(dev), y.to(dev)
             model.eval()
