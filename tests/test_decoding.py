@@ -5,9 +5,10 @@ import itertools
 import pytest
 import torch
 
-from lmlab.experiments.maximisation import beam_search, repetition_feedback
+from lmlab.experiments.maximisation import beam_search, feedback_summary, over_units, repetition_feedback
 from lmlab.model import GPT, GPTConfig
 from lmlab.sampling import filter_logits, generate
+from lmlab.stats import bootstrap_interval
 
 
 def gpt(vocab: int = 5, ctx: int = 24) -> GPT:
@@ -96,3 +97,21 @@ def test_k_one_keeps_every_token_tied_for_first_so_it_is_greedy_only_without_tie
     tied = torch.tensor([1.0, 3.0, 3.0, 0.0])
     assert torch.isfinite(filter_logits(tied, top_k=1)).sum() == 2  # both tied tokens can be drawn
     assert torch.isfinite(filter_logits(tied, temperature=0)).sum() == 1  # greedy takes the first
+
+
+def test_feedback_summary_reads_every_copy_and_the_changes_with_bootstrap_intervals():
+    g = torch.Generator().manual_seed(6)
+    copies, after = torch.rand(20, 4, generator=g), torch.rand(20, 4, generator=g)
+    per_copy, control, rises = feedback_summary(copies, after, resamples=1000, seed=3)
+    assert list(per_copy.index) == [1, 2, 3, 4] and list(per_copy.columns) == ["mean", "lo", "hi"]
+    assert per_copy.loc[2].tolist() == pytest.approx(bootstrap_interval(copies[:, 1].numpy(), resamples=1000, seed=3))
+    assert control["mean"].tolist() == pytest.approx(after.mean(0).tolist())
+    rise = rises["copy 2 − copy 1"]
+    assert rise.estimate == pytest.approx((copies[:, 1] - copies[:, 0]).mean().item())
+    assert (rise.n, rise.unit, rise.method, rise.resamples) == (20, "phrases", "bootstrap", 1000)
+    assert set(rises) == {"copy 2 − copy 1", "last − copy 2", "control after the copies − alone"}
+    assert feedback_summary(copies)[1] is None and len(feedback_summary(copies)[2]) == 2
+    flat = over_units([1.0, 1.0, 1.0]).describe(1)
+    assert flat == "1.0 [1.0, 1.0] (95 % bootstrap interval, 3 phrases, 2,000 resamples)"
+    with pytest.raises(ValueError, match="copies"):
+        feedback_summary(copies[:, :1])

@@ -14,9 +14,12 @@ from lmlab.experiments.metrics import (
     loop_period,
     measure,
     ngrams,
+    paired_claim,
+    paired_difference,
     pooled,
     real_word_rate,
     repetition_rate,
+    row_claim,
     row_nll,
     sample_nll,
     setting_seed,
@@ -243,3 +246,19 @@ def test_row_nll_is_per_text(model):
     ids = torch.randint(TOKENIZER.vocab_size, (3, 20), generator=torch.Generator().manual_seed(0))
     rows = row_nll(model, ids, 8)
     assert rows.shape == (3,) and rows[1].item() == pytest.approx(sample_nll(model, ids[1:2], 8), rel=1e-5)
+
+
+def test_paired_claim_is_paired_difference_with_its_prompts_and_halves(model):
+    texts = torch.randint(TOKENIZER.vocab_size, (8, 30), generator=torch.Generator().manual_seed(1))
+    table, reps = decoding_table(model, TOKENIZER, texts, 10, {"greedy": {"temperature": 0}, "pure": {}}, window=8,
+                                 resamples=1000)
+    d = paired_claim(table, reps, "pure", "greedy", "NLL", 8)
+    assert (d.estimate, d.low, d.high) == pytest.approx(paired_difference(table, reps, "pure", "greedy", "NLL"))
+    assert (d.n, d.unit, d.method, d.resamples) == (8, "prompts", "half-sample", 1000)
+    assert d.kind == "95 % half-sample interval, 8 prompts, 1,000 resamples"
+    r = row_claim(table, reps, "human", "NLL", 8)
+    assert r.estimate == pytest.approx(table.loc["human", "NLL"]) and r.low <= r.estimate <= r.high
+    shown = with_intervals(table, reps, ["NLL"]).loc["human"]
+    assert (r.low, r.high) == pytest.approx((shown["NLL lo"], shown["NLL hi"]))
+    with pytest.raises(ValueError, match="resamples"):  # fewer than 1,000 halves is not a 95 % interval
+        paired_claim(table, {k: v.iloc[:50] for k, v in reps.items()}, "pure", "greedy", "NLL", 8)

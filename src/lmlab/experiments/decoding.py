@@ -16,16 +16,18 @@ from lmlab.budget import budget
 from lmlab.export import export_sampler, wrap_runtime
 from lmlab.model import GPTConfig
 from lmlab.runs import RunSpec, dataset, trained
+from lmlab.seeds import fresh
 from lmlab.train import TrainConfig
 
 
 def model_spec(sizes) -> RunSpec:
     """The run of chapter 5's model at `budget().sampling` sizes: a context that holds a prompt and
-    its whole continuation, so generation never slides its window."""
+    its whole continuation, so generation never slides its window. Its seed is 0, moved by the
+    replication build's offset (`lmlab.seeds.fresh`)."""
     model = GPTConfig(dataset().vocab_size, ctx=sizes.ctx, width=sizes.width, depth=sizes.depth, heads=sizes.heads)
     train = TrainConfig(steps=sizes.steps, batch_size=sizes.batch_size, lr=sizes.lr, warmup_steps=sizes.warmup_steps,
                         eval_every=sizes.eval_every, eval_batches=sizes.eval_batches, progress=False)
-    return RunSpec(model, train)
+    return RunSpec(model, train, seed=fresh(0))
 
 
 def main(argv=None) -> None:

@@ -4,14 +4,19 @@
 most probable one at the end: width 1 is greedy decoding, and a wider beam finds text the
 model finds more probable still. `repetition_feedback` measures why maximisation ends in
 loops (Holtzman et al. 2020, their figure 4): the probability the model gives a phrase
-grows with every copy of the phrase already in its context.
+grows with every copy of the phrase already in its context. `feedback_summary` puts its
+copies' means and their changes beside their bootstrap intervals over the phrases.
 """
 
+import numpy as np
+import pandas as pd
 import torch
 
+from lmlab import claims
 from lmlab.checks import check_positive_int
 from lmlab.model import KVCache, eval_mode
 from lmlab.sampling import check_ids
+from lmlab.stats import bootstrap_interval
 
 
 @torch.no_grad()
@@ -92,3 +97,34 @@ def repetition_feedback(model, phrases: torch.Tensor, repeats: int, control: tor
 def _next_probs(model, seq):
     """The probability the model gives each token of `seq` after the ones before it: (rows, time − 1)."""
     return model(seq[:, :-1]).float().softmax(-1).gather(-1, seq[:, 1:, None])[..., 0]
+
+
+def over_units(values, unit: str = "phrases", resamples: int = 2000, seed: int = 0,
+               confidence: float = 0.95) -> claims.Interval:
+    """The mean of per-unit values (one per phrase, say) and its percentile bootstrap interval over
+    the units, as a `lmlab.claims.Interval`."""
+    x = np.asarray(values, dtype=float)
+    mean, low, high = bootstrap_interval(x, confidence, resamples, seed)
+    return claims.resampled(mean, low, high, len(x), resamples, unit, "bootstrap", confidence)
+
+
+def feedback_summary(copies: torch.Tensor, after: torch.Tensor | None = None, resamples: int = 2000,
+                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """`repetition_feedback`'s result read out: for the copies (and the control), a table of every
+    copy's mean over the phrases with its bootstrap interval (columns mean, lo, hi; index r = 1 …),
+    and the changes the chapter reads, each a `claims.Interval` over the phrases: "copy 2 − copy 1",
+    "last − copy 2" and, with a control, "control after the copies − alone". One `seed` draws the
+    same resamples of the phrases for every interval."""
+    def per_copy(values):
+        rows = [over_units(values[:, r].numpy(), "phrases", resamples, seed) for r in range(values.shape[1])]
+        return pd.DataFrame([(i.estimate, i.low, i.high) for i in rows], columns=["mean", "lo", "hi"],
+                            index=range(1, values.shape[1] + 1))
+
+    if copies.ndim != 2 or copies.shape[1] < 2:
+        raise ValueError(f"copies must be (phrases, repeats ≥ 2), got shape {tuple(copies.shape)}")
+    rises = {"copy 2 − copy 1": over_units((copies[:, 1] - copies[:, 0]).numpy(), "phrases", resamples, seed),
+             "last − copy 2": over_units((copies[:, -1] - copies[:, 1]).numpy(), "phrases", resamples, seed)}
+    if after is not None:
+        rises["control after the copies − alone"] = over_units((after[:, -1] - after[:, 0]).numpy(), "phrases",
+                                                               resamples, seed)
+    return per_copy(copies), None if after is None else per_copy(after), rises

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from lmlab import claims
 from lmlab.checks import check_positive_int
 from lmlab.model import GPT, eval_mode, model_device
 from lmlab.rng import seeded
@@ -281,3 +282,23 @@ def paired_difference(table: pd.DataFrame, replicates: dict, a: str, b: str, col
     replicates of that difference (the same halves of the prompts for both)."""
     point = float(table.loc[a, column] - table.loc[b, column])
     return (point, *centered_interval(point, replicates[a][column] - replicates[b][column], confidence))
+
+
+def paired_claim(table: pd.DataFrame, replicates: dict, a: str, b: str, column: str, prompts: int,
+                 confidence: float = 0.95) -> claims.Interval:
+    """`paired_difference` as a `lmlab.claims.Interval`: a − b with its half-sample interval over
+    the `prompts` prompts the table measured, so that the prose's words and asserts can read it."""
+    replicates_ab = replicates[a][column] - replicates[b][column]
+    point, low, high = paired_difference(table, replicates, a, b, column, confidence)
+    return claims.resampled(point, low, high, prompts, int(np.isfinite(replicates_ab).sum()), "prompts",
+                            "half-sample", confidence)
+
+
+def row_claim(table: pd.DataFrame, replicates: dict, name: str, column: str, prompts: int,
+              confidence: float = 0.95) -> claims.Interval:
+    """One set's measure (`table`'s row `name`) with its half-sample interval over the `prompts`
+    prompts, as a `lmlab.claims.Interval` (its `kind` says what the table's lo and hi are)."""
+    point = float(table.loc[name, column])
+    low, high = centered_interval(point, replicates[name][column], confidence)
+    return claims.resampled(point, low, high, prompts, int(np.isfinite(replicates[name][column]).sum()), "prompts",
+                            "half-sample", confidence)
