@@ -6,11 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lmlab import claims
 from lmlab.corpus import CharDataset
 from lmlab.experiments.randomness import (
     argmax_agreement,
     entropy,
     heldout_logits,
+    interval_table,
     loss_vs_temperature,
     rerun_difference,
     top_k_hit_rate,
@@ -193,3 +195,14 @@ def test_t_half_width_is_what_the_interval_puts_after_the_mean():
     assert t_half_width(values, 0.99) > t_half_width(values)  # a wider confidence, a wider interval
     with pytest.raises(ValueError, match="two seeds"):
         t_half_width([1.0])
+
+
+def test_interval_table_shows_each_claim_with_its_units():
+    gain = claims.paired([1.0, 2.0, 3.0], [0.5, 1.0, 2.5])
+    share = claims.resampled(0.1234567, 0.1, 0.15, n=64, resamples=1000)
+    table = interval_table({"gain": gain, "share": share}, digits=3)
+    assert list(table.index) == ["gain", "share"] and list(table.columns) == ["mean", "lo", "hi", "n", "interval"]
+    assert table.loc["gain", "mean"] == pytest.approx(gain.estimate, abs=5e-4) and table.loc["gain", "n"] == 3
+    assert table.loc["share", "mean"] == 0.123 and table.loc["share", "n"] == 64
+    assert table.loc["gain", "interval"] == gain.kind and "2 degrees of freedom" in gain.kind
+    assert "1,000 resamples" in table.loc["share", "interval"]

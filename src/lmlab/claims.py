@@ -84,7 +84,8 @@ class Interval:
         """What the interval is, in words: its confidence, method, units and degrees of freedom."""
         level = f"{self.confidence:.0%}".replace("%", " %")
         if self.method == "t":
-            return f"{level} t-interval, {self.n} {self.unit} ({self.n - 1} degrees of freedom)"
+            df = self.n - 1
+            return f"{level} t-interval, {self.n} {self.unit} ({df} degree{'s' if df > 1 else ''} of freedom)"
         what = "bootstrap interval" if self.method == "bootstrap" else "half-sample interval"
         return f"{level} {what}, {self.n} {self.unit}, {self.resamples:,} resamples"
 

@@ -6,6 +6,7 @@ randomness at inference that acts on one position's logits at a time. Every rule
 of chapter 5 keeps the logits' order, so none can change how often the real next
 character is among the model's top k (`top_k_hit_rate`); temperature alone can
 move the held-out loss (`loss_vs_temperature`), by undoing over- or underconfidence.
+`interval_table` prints the chapter's claims (`lmlab.claims.Interval`) one per row.
 """
 
 import pandas as pd
@@ -95,3 +96,13 @@ def argmax_draw_share(logits: torch.Tensor, **filters) -> float:
     of `logits` (N, vocab): how often sampling does what greedy decoding would."""
     probs = filter_logits(logits.float(), **filters).softmax(-1)
     return probs.gather(-1, logits.argmax(-1, keepdim=True)).mean().item()
+
+
+def interval_table(intervals: dict, digits: int = 4) -> pd.DataFrame:
+    """One row per named `lmlab.claims.Interval` of `intervals` (name -> interval): its estimate
+    ("mean"), its bounds ("lo", "hi"), the number of units it rests on ("n") and what kind of
+    interval it is, so that a printed claim always shows how many seeds or prompts are behind it."""
+    rows = {name: {"mean": i.estimate, "lo": i.low, "hi": i.high, "n": i.n, "interval": i.kind}
+            for name, i in intervals.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "lo", "hi", "n", "interval"])
+    return table.round({"mean": digits, "lo": digits, "hi": digits})
