@@ -191,7 +191,8 @@ def randomness(B) -> list[Work]:
     chosen = D.ps[2]  # the best rate is found at run time; the cost is one model's whatever it is
     specs = _dropout_runs(D, D.ps, D.seeds) + _dropout_runs(D, (0.0, chosen), D.confirm_seeds)  # chapter 4's runs
     cfg = dropout.model_spec(D, chosen, D.small_chars).model
-    rows, mc_seeds = 2 * len(D.confirm_seeds), min(3, len(D.confirm_seeds))
+    fresh = D.confirm_seeds[: S.fresh_seeds]  # the rows use chapter 4's first fresh seeds
+    rows, mc_seeds = 2 * len(fresh), min(3, len(fresh))
     return [*_runs(specs, "chapter 4's grid and fresh seeds"), run_work(judge, "the judge (chapter 5's model)"),
             _generation(cfg, "2 × 3 decoding, every seed", S.prompts, S.prompt_chars, S.sample_chars, 3 * rows),
             _generation(cfg, "reruns", S.prompts // 4, S.prompt_chars, S.sample_chars, 8),
@@ -201,7 +202,7 @@ def randomness(B) -> list[Work]:
                         dropout_on=True),
             forward_work(cfg, "held-out logits and argmax agreement", D.batch_size, (rows + 2 * mc_seeds)
                          * D.eval_batches, cfg.ctx),
-            _mc(cfg, "MC dropout, every fresh seed", D.mc_passes, D.mc_batches, D.batch_size, len(D.confirm_seeds))]
+            _mc(cfg, "MC dropout, every fresh seed", D.mc_passes, D.mc_batches, D.batch_size, len(fresh))]
 
 
 CHAPTERS = {"lab": lab, "mup": mup, "scaling": scaling_chapter, "dropout": dropout_chapter,

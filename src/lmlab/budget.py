@@ -13,7 +13,7 @@ import torch
 
 from lmlab.checks import check_choice
 from lmlab.corpus import ALL
-from lmlab.seeds import fresh, fresh_all
+from lmlab.seeds import fresh, fresh_all, seed_offset
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,16 @@ class LabSizes:
     widths: tuple[int, ...]  # the static twin's grid, which contains `width`
     live_steps: int  # what the live width slider trains, a few seconds on a CPU
     sample_chars: int
+    seeds: tuple[int, ...]  # the main model's seed first; the narrowest and widest widths run at every one
 
 
 LAB = {
     "smoke": LabSizes(ctx=32, batch_size=8, depth=1, heads=2, width=32, lr=3e-3, steps=30, eval_every=10,
-        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80),
+        eval_batches=2, widths=(16, 32), live_steps=10, sample_chars=80, seeds=(0, 1)),
     "book": LabSizes(ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
-        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400),
+        eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400, seeds=(0, 1, 2)),
     "gpu": LabSizes(ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
-        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600),
+        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600, seeds=(0, 1, 2)),
 }
 
 
@@ -60,7 +61,7 @@ class MupSizes:
     widths: tuple[int, ...]  # the LR sweep's widths, base (the proxy) first, the target last, ≥ 8× apart
     steps: int  # per run, constant LR
     eval_batches: int
-    seeds: tuple[int, ...]  # the LR sweep's and the σ/α_out sweeps' seeds, ≥ 3
+    seeds: tuple[int, ...]  # the LR sweep's and the σ/α_out sweeps' seeds, ≥ 4: their t-intervals have seeds − 1 df
     eval_seeds: tuple[int, ...]  # fresh seeds for the proxy → target comparison: never the tuning seed
     tune_seed: int  # the seed both searches (proxy and target) tune on
     proxy_stds: tuple[float, ...]  # σ's grid, searched by both μP (at the proxy) and SP (at the target)
@@ -78,10 +79,11 @@ MUP = {
         tune_seed=0, proxy_stds=(0.05, 0.1), proxy_output_mults=(1.0,), start_log2_lrs=(-8, -7, -6),
         hp_widths=(16, 32), hp_stds=(0.05, 0.1, 0.2), hp_output_mults=(1.0, 2.0, 4.0), live_widths=(16, 32, 64)),
     "book": MupSizes(ctx=32, batch_size=16, depth=1, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
-        coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), steps=120, eval_batches=8, seeds=(0, 1, 2),
-        eval_seeds=(1, 2, 3), tune_seed=0, proxy_stds=(0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0),
-        start_log2_lrs=(-8, -7, -6), hp_widths=(32, 64, 128), hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
-        hp_output_mults=(0.5, 1.0, 2.0, 4.0), live_widths=(32, 64, 128, 256, 512)),
+        coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), steps=120, eval_batches=8,
+        seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3), tune_seed=0, proxy_stds=(0.05, 0.1, 0.2),
+        proxy_output_mults=(1.0, 4.0), start_log2_lrs=(-8, -7, -6), hp_widths=(32, 64, 128),
+        hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4), hp_output_mults=(0.5, 1.0, 2.0, 4.0),
+        live_widths=(32, 64, 128, 256, 512)),
     "gpu": MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
         coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512), steps=300,
         eval_batches=20, seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3, 4), tune_seed=0,
@@ -112,7 +114,7 @@ class ScalingSizes:
     seeds: tuple[int, ...]  # at every size: each sets the init, the data order and the dropout masks
     eval_batches: int
     isoflop_budgets: int  # how many IsoFLOP profiles to draw between the smallest and largest C
-    n_boot: int  # bootstrap resamples (over sizes and seeds) of every fit
+    n_boot: int  # bootstrap resamples (over sizes and seeds) of every fit: ≥ 1,000 to call an interval 95 %
     repeat_depth: int  # the repeated-data run's model
     repeat_chars: int  # its unique training characters
     live_steps: tuple[int, ...]  # the live panel's "train it" budgets, shortest first
@@ -125,12 +127,12 @@ SCALING = {
         repeat_depth=1, repeat_chars=2000, live_steps=(8, 16)),
     "book": ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
         budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3, warmup_steps=10,
-        log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1, 2), eval_batches=8, isoflop_budgets=8, n_boot=100,
-        repeat_depth=2, repeat_chars=8_192, live_steps=(32, 64, 128, 256)),
+        log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1, 2), eval_batches=8, isoflop_budgets=8,
+        n_boot=1000, repeat_depth=2, repeat_chars=8_192, live_steps=(32, 64, 128, 256)),
     "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
         budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192,), long_depths=2, tune_depth=3,
         warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
-        isoflop_budgets=5, n_boot=200, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
+        isoflop_budgets=5, n_boot=1000, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
 }
 
 
@@ -153,7 +155,8 @@ class DropoutSizes:
     ps: tuple[float, ...]  # the dropout grid, 0 first
     small_chars: int  # the slice it overfits: training characters
     seeds: tuple[int, ...]  # every rate on both slices; the best rate is chosen on these (0 first)
-    confirm_seeds: tuple[int, ...]  # fresh seeds of p = 0 and the chosen rate: the gain, unselected
+    confirm_seeds: tuple[int, ...]  # fresh seeds of p = 0 and the chosen rate: the gain, unselected (10 at
+    # `book`: with 5, about one fresh set in four would leave the gain's interval touching 0)
     masks: int  # the mechanics' check draws this many masks of one input
     mc_p: float  # MC dropout uses the small slice's runs at this rate (every seed), one of `ps`
     mc_passes: int
@@ -168,7 +171,7 @@ DROPOUT = {
         masks=10_000, mc_p=0.1, mc_passes=2, mc_batches=1, live_steps=10, live_chars=(1024, 2048, ALL)),
     "book": DropoutSizes(ctx=64, batch_size=16, depth=2, heads=4, width=64, lr=6e-3, steps=640, warmup_steps=32,
         eval_every=32, eval_batches=8, ps=(0.0, 0.1, 0.2, 0.5), small_chars=6_144, seeds=(0, 1, 2, 3, 4),
-        confirm_seeds=(5, 6, 7, 8, 9), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
+        confirm_seeds=tuple(range(5, 15)), masks=10_000, mc_p=0.2, mc_passes=16, mc_batches=4, live_steps=400,
         live_chars=(4096, 16_384, 65_536, ALL)),
     "gpu": DropoutSizes(ctx=128, batch_size=32, depth=4, heads=4, width=256, lr=3e-3, steps=1000, warmup_steps=50,
         eval_every=50, eval_batches=20, ps=(0.0, 0.1, 0.2, 0.5), small_chars=131_072, seeds=(0, 1, 2, 3, 4),
@@ -202,7 +205,7 @@ class SamplingSizes:
     min_ps: tuple[float, ...]
     beam_widths: tuple[int, ...]  # beam search, 1 (greedy) first
     beam_prompts: int  # the first this many prompts get beam search (each beam costs width × greedy)
-    resamples: int  # bootstrap resamples of the prompts
+    resamples: int  # random halves of the prompts: ≥ 1,000 at every budget, for a 95 % interval
     phrases: int  # held-out phrases the repetition feedback loop repeats
     phrase_chars: int
     repeats: int  # copies of a phrase in one context: repeats × phrase_chars < ctx
@@ -214,7 +217,7 @@ SAMPLING = {
     "smoke": SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
         eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
         ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,), beam_widths=(1, 2),
-        beam_prompts=4, resamples=50, phrases=8, phrase_chars=8, repeats=4, loop_window=32),
+        beam_prompts=4, resamples=1000, phrases=8, phrase_chars=8, repeats=4, loop_window=32),
     "book": SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
         eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
@@ -246,17 +249,19 @@ class RandomnessSizes:
     copy_chars: int  # a continuation copies its training text where a string this long occurs there
     loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
     mc_prompts: int  # prompts decoded with dropout left on (no KV cache: every step runs the window)
+    fresh_seeds: int  # how many of chapter 4's fresh seeds (`dropout.confirm_seeds`, first ones) the two rows use
 
 
 RANDOMNESS = {
     "smoke": RandomnessSizes(top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
-        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32, mc_prompts=4),
+        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32, mc_prompts=4,
+        fresh_seeds=2),
     "book": RandomnessSizes(top_k=10, prompts=64, prompt_chars=32, sample_chars=128,
         shown_samples=3, ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=64),
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=64, fresh_seeds=5),
     "gpu": RandomnessSizes(top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
         ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
-        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=128),
+        temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=128, fresh_seeds=5),
 }
 
 
@@ -292,7 +297,10 @@ SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seed", "confi
 
 
 def with_fresh_seeds(b: Budget) -> Budget:
-    """`b` with every seed of every chapter moved by the replication offset (`lmlab.seeds`)."""
+    """`b` with every seed of every chapter moved by the replication offset (`lmlab.seeds`): `b`
+    itself in the published book."""
+    if not seed_offset():
+        return b
     def move(sizes):
         names = {f.name for f in fields(sizes)} & set(SEED_FIELDS)
         return replace(sizes, **{n: fresh_all(v) if isinstance(v, tuple) else fresh(v)
