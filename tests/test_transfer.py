@@ -47,6 +47,30 @@ def test_optima_report_the_seed_spread():
     assert table.loss == pytest.approx(2.0)
 
 
+def test_optimum_shifts_pair_each_seed_across_widths():
+    x = np.arange(-12, -3)
+    centres = {(32, 0): -7.0, (32, 1): -6.6, (32, 2): -7.1, (256, 0): -9.0, (256, 1): -8.8, (256, 2): -9.4}
+    rows = [{"param": "sp_fanin", "width": w, "seed": s, "log2_lr": lg, "avg_train": 2 + 0.05 * (lg - c) ** 2}
+            for (w, s), c in centres.items() for lg in x]
+    per_seed = transfer.seed_optima(pd.DataFrame(rows))
+    assert len(per_seed) == 6 and per_seed.interior.all()
+    (shifts,) = transfer.optimum_shifts(per_seed, 32, 256).values()
+    assert shifts == pytest.approx([-2.0, -2.2, -2.3])  # seed by seed, in seed order
+    with pytest.raises(ValueError, match="needs an optimum"):
+        transfer.optimum_shifts(per_seed, 32, 64)
+
+
+def test_best_inside_and_flatness_read_a_grid():
+    grid = pd.DataFrame({"width": 32, "seed": [0, 0, 0, 1, 1, 1], "log2_lr": [-8, -7, -6] * 2,
+                         "final_val": [2.3, 2.1, 2.2, 2.4, 2.3, 2.2]})  # seed 1's best is on the edge
+    assert transfer.best_inside(grid[grid.seed == 0], ["width"])
+    assert not transfer.best_inside(grid[grid.seed == 1], ["width"])
+    flat = transfer.flatness(grid, x="log2_lr")
+    assert flat["curves"] == 2 and flat["edge"] == 1
+    assert flat["range"] == pytest.approx(2.35 - 2.2)  # the seed-mean curve: 2.35, 2.2, 2.2
+    assert flat["se"] == pytest.approx(np.std([2.3, 2.4], ddof=1) / np.sqrt(2))  # the median point's SE
+
+
 class FakeSpec:
     """Stands in for a RunSpec in `lr_search`: it only needs `replace(lr=..., seed=...)`."""
 

@@ -91,8 +91,10 @@ def sweep_figure(runs, optima, x: str = "log2_lr", metric: str = "avg_train", by
     return fig
 
 
-def comparison_figure(table, title: str = "Validation loss at the target width") -> go.Figure:
-    """Horizontal bars of `table` (index: the settings; columns `mean` and `half`, the ± interval)."""
+def comparison_figure(table, title: str = "Validation loss at the target width",
+                      interval: str = "mean ± 2 SE over fresh seeds") -> go.Figure:
+    """Horizontal bars of `table` (index: the settings; columns `mean` and `half`, the ± interval),
+    the interval named on the axis by `interval` (what it is, and over how many seeds)."""
     fig = go.Figure(go.Bar(x=table["mean"], y=table.index, orientation="h", marker_color=COLORS[: len(table)],
                            error_x=dict(type="data", array=table["half"]),
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
@@ -100,7 +102,7 @@ def comparison_figure(table, title: str = "Validation loss at the target width")
         fig.add_annotation(x=row["mean"] + row["half"], y=name, text=f"{row['mean']:.3f}", xanchor="left", xshift=6,
                            showarrow=False)
     low, high = (table["mean"] - table["half"]).min(), (table["mean"] + table["half"]).max()
-    fig.update_layout(title=title, xaxis_title="loss (nats per character), mean ± 2 SE over fresh seeds",
+    fig.update_layout(title=title, xaxis_title=f"loss (nats per character), {interval}",
                       xaxis_range=[low - 0.1, high + 0.1], yaxis_autorange="reversed", height=380,
                       margin=dict(l=300))
     return fig

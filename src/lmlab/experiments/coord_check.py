@@ -22,6 +22,7 @@ from lmlab.checks import check_choice, check_positive, check_positive_int
 from lmlab.device import device as default_device
 from lmlab.model import GPT, GPTConfig
 from lmlab.mup import ABLATIONS, RULES, ablate_rule, optimizer
+from lmlab.seeds import fresh
 
 
 @contextmanager
@@ -61,7 +62,8 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
     mean |x_t − x_1| (0 at t = 1), the size of what the updates changed. `config` goes to
     `GPTConfig` (depth, heads, init_std, ...); the base width defaults to the narrowest, the
     device to `lmlab.device()`. `ablate` (a key of ABLATIONS) removes one μP rule; the rows'
-    `param` then reads "mup-<ablate>".
+    `param` then reads "mup-<ablate>". The fixed batch is drawn from seed `lmlab.seeds.fresh(0)`, so
+    that a replication build (`LMLAB_SEED_OFFSET`) checks on a batch of its own.
     """
     check_choice("param", param, tuple(RULES))
     if ablate is not None:
@@ -72,7 +74,8 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
     check_positive_int("steps", steps)
     check_positive("lr", lr)
     dev = torch.device(device) if device else default_device()
-    x, y = (t.to(dev) for t in data.batch("train", batch_size, ctx, torch.Generator().manual_seed(0)))
+    batch = torch.Generator().manual_seed(fresh(0))  # the fixed batch: moved by the replication offset
+    x, y = (t.to(dev) for t in data.batch("train", batch_size, ctx, batch))
     rows, label = [], param if ablate is None else f"{param}-{ablate}"
     for width in widths:
         cfg = GPTConfig(data.vocab_size, ctx=ctx, width=width, param=param, base_width=base_width or widths[0],

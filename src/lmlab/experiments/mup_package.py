@@ -23,6 +23,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("lmlab.mup_package needs the `mup` package: pip install --no-deps mup==1.0.0") from e
 
 from lmlab.model import GPT, GPTConfig
+from lmlab.seeds import fresh
 
 
 def mup_package_gpt(config: GPTConfig, seed: int = 0) -> GPT:
@@ -91,9 +92,10 @@ def package_coord_check(data, widths, steps: int = 5, lr: float = 2**-6, seeds=(
 
     Same fixed batch, same statistic, AdamW at lmlab's betas (the package's
     `get_coord_data` would build it at torch's default betas, so its `optcls` path
-    is used); seed i draws the model `GPT(cfg, i)` would. `tweak(model)` may alter
-    each model before training, to show what a mistake does. Runs on the CPU, as
-    the package's loop does with `cuda=False`. Returns rows like `coord_check`'s.
+    is used); seed i draws the model `GPT(cfg, i)` would. The package's loop fixes those seeds to
+    0, 1, ... whatever the replication offset; the batch moves with it, as `coord_check`'s does.
+    `tweak(model)` may alter each model before training, to show what a mistake does. Runs on the
+    CPU, as the package's loop does with `cuda=False`. Returns rows like `coord_check`'s.
     """
     from mup.coord_check import _get_coord_data
 
@@ -101,7 +103,7 @@ def package_coord_check(data, widths, steps: int = 5, lr: float = 2**-6, seeds=(
         raise ValueError(f"seeds must be 0, 1, ..., n-1 for the package's loop, got {tuple(seeds)}")
     widths = sorted(widths)
     tweak = tweak or (lambda model: model)
-    x, y = data.batch("train", batch_size, ctx, torch.Generator().manual_seed(0))
+    x, y = data.batch("train", batch_size, ctx, torch.Generator().manual_seed(fresh(0)))  # coord_check's batch
 
     def build(width):
         cfg = GPTConfig(data.vocab_size, ctx=ctx, width=width, param="mup", base_width=base_width or widths[0],

@@ -137,6 +137,20 @@ def _se(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
+def seed_optima(df: pd.DataFrame, by=("param", "width"), metric: str = "avg_train", x: str = "log2_lr",
+                window: int = 2) -> pd.DataFrame:
+    """Every seed's own optimum of `metric` against `x` (log2 LR, or log2 σ) in each group of `by`: one row
+    per group and seed, with `opt` (the parabola's vertex, `parabola_optimum`), `loss` (its value there)
+    and `interior` (the seed's lowest point lies inside the grid)."""
+    by, rows = list(by), []
+    for key, group in df.groupby(by):
+        for seed, g in group.groupby("seed"):
+            opt, loss, interior = parabola_optimum(g[x], g[metric], window)
+            rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)), "seed": seed,
+                         "opt": opt, "loss": loss, "interior": interior})
+    return pd.DataFrame(rows, columns=[*by, "seed", "opt", "loss", "interior"])
+
+
 def optima(df: pd.DataFrame, by=("param", "width"), metric: str = "avg_train", x: str = "log2_lr",
            window: int = 2) -> pd.DataFrame:
     """The optimum of every curve of `metric` against `x` (log2 LR, or log2 σ) in each group of `by`,
@@ -146,13 +160,49 @@ def optima(df: pd.DataFrame, by=("param", "width"), metric: str = "avg_train", x
     `loss` and `loss_se` (the same for the loss at the vertex), `seeds`, and `interior` (every seed's
     lowest point lies inside the grid: an optimum on the edge is not an optimum)."""
     rows = []
-    for key, group in df.groupby(list(by)):
-        per_seed = [parabola_optimum(g[x], g[metric], window) for _, g in group.groupby("seed")]
-        opt, loss, interior = (np.array(v, dtype=float) for v in zip(*per_seed, strict=True))
+    for key, group in seed_optima(df, by, metric, x, window).groupby(list(by)):
+        opt, loss = group.opt.to_numpy(dtype=float), group.loss.to_numpy(dtype=float)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
                      "opt": float(opt.mean()), "opt_se": _se(opt), "loss": float(loss.mean()),
-                     "loss_se": _se(loss), "seeds": len(per_seed), "interior": bool(interior.all())})
+                     "loss_se": _se(loss), "seeds": len(group), "interior": bool(group.interior.all())})
     return pd.DataFrame(rows)
+
+
+def optimum_shifts(per_seed: pd.DataFrame, start, end, along: str = "width", by: str = "param") -> dict:
+    """How far each seed's optimum moves from `along == start` to `along == end` (e.g. from the
+    narrowest width to the widest), for each value of `by`: {value: per-seed shifts, in seed order}.
+
+    `per_seed` is `seed_optima`'s table. A seed pairs the two ends (the same seed sets the data order
+    at every width), so the mean shift's interval is a t-interval over these per-seed shifts, with
+    seeds − 1 degrees of freedom (`lmlab.claims.t`)."""
+    shifts = {}
+    for value, group in per_seed.groupby(by, sort=False):
+        table = group.pivot_table(index="seed", columns=along, values="opt")
+        if start not in table or end not in table or table[[start, end]].isna().any(axis=None):
+            raise ValueError(f"every seed of {by}={value!r} needs an optimum at {along} {start} and {end}")
+        shifts[value] = (table[end] - table[start]).to_numpy(dtype=float)
+    return shifts
+
+
+def best_inside(runs: pd.DataFrame, by, metric: str = "final_val", x: str = "log2_lr") -> bool:
+    """Whether, in every group of `by` (one searched setting each), the run with the lowest `metric`
+    lies strictly inside the grid of `x` that was searched: a best value on the edge of its grid says
+    only that the search stopped there."""
+    groups = runs.groupby(list(by))
+    return all(g[x].min() < g.loc[g[metric].idxmin(), x] < g[x].max() for _, g in groups)
+
+
+def flatness(df: pd.DataFrame, x: str, by: str = "width", metric: str = "final_val") -> dict:
+    """How much `metric` moves across a grid of `x` (e.g. α_out), per value of `by`, against its seed noise:
+    `range` (the largest, over `by`, of the seed-mean curve's max − min), `se` (the median standard error of
+    one grid point over seeds), `curves` (one per `by` value and seed) and `edge` (how many of those curves
+    have their lowest point at an edge of the grid, where no optimum can be read)."""
+    means = df.groupby([by, x])[metric].agg(["mean", "std", "size"])
+    spread = means["mean"].groupby(by).agg(lambda v: v.max() - v.min())
+    lowest = df.loc[df.groupby([by, "seed"])[metric].idxmin()]
+    edge = int(lowest[x].isin([df[x].min(), df[x].max()]).sum())
+    return {"range": float(spread.max()), "se": float((means["std"] / np.sqrt(means["size"])).median()),
+            "curves": len(lowest), "edge": edge}
 
 
 def lr_search(specs, start, seeds=(0,), executor=None, window: int = 1, bounds=(-16, 0), max_rounds: int = 6,
