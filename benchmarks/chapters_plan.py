@@ -70,7 +70,10 @@ def lab(B) -> list[Work]:
     cfg = GPTConfig(dataset().vocab_size, ctx=S.ctx, width=S.width, depth=S.depth, heads=S.heads)
     spec = RunSpec(cfg, TrainConfig(steps=S.steps, batch_size=S.batch_size, lr=S.lr, warmup_steps=S.steps // 10,
                                     eval_every=S.eval_every, eval_batches=S.eval_batches))
+    compared = sorted({min(S.widths), max(S.widths), S.width})  # the notebook's narrowest, widest and bench model
+    extra = [spec.replace(width=w, seed=s) for w in compared for s in S.seeds[1:]]
     return [*_runs([spec] + [spec.replace(width=w) for w in S.widths], "width sweep"),
+            *_runs(extra, "narrowest, widest and bench width at the other seeds"),
             _generation(cfg, "two samples", 2, len("ROMEO:\n"), S.sample_chars)]
 
 

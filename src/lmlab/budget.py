@@ -41,7 +41,7 @@ LAB = {
     "book": LabSizes(ctx=64, batch_size=32, depth=2, heads=4, width=256, lr=1e-3, steps=400, eval_every=50,
         eval_batches=8, widths=(32, 64, 128, 256), live_steps=100, sample_chars=400, seeds=(0, 1, 2)),
     "gpu": LabSizes(ctx=128, batch_size=64, depth=4, heads=8, width=256, lr=6e-4, steps=2000, eval_every=100,
-        eval_batches=20, widths=(64, 128, 256, 512, 1024), live_steps=300, sample_chars=600, seeds=(0, 1, 2)),
+        eval_batches=20, widths=(64, 128, 256, 512), live_steps=300, sample_chars=600, seeds=(0, 1, 2)),
 }
 
 
