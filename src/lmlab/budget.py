@@ -7,13 +7,13 @@ each budget.
 """
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 
 from lmlab.checks import check_choice
 from lmlab.corpus import ALL
-from lmlab.seeds import fresh, fresh_all, seed_offset
+from lmlab.seeds import with_fresh_seeds
 
 
 @dataclass(frozen=True)
@@ -292,17 +292,3 @@ def budget(name: str | None = None) -> Budget:
     check_choice("budget (LMLAB_BUDGET)", name, tuple(BUDGETS))
     return with_fresh_seeds(BUDGETS[name])
 
-
-SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seed", "confirm_seeds")  # seeds, not counts
-
-
-def with_fresh_seeds(b: Budget) -> Budget:
-    """`b` with every seed of every chapter moved by the replication offset (`lmlab.seeds`): `b`
-    itself in the published book."""
-    if not seed_offset():
-        return b
-    def move(sizes):
-        names = {f.name for f in fields(sizes)} & set(SEED_FIELDS)
-        return replace(sizes, **{n: fresh_all(v) if isinstance(v, tuple) else fresh(v)
-                                 for n in names if (v := getattr(sizes, n)) is not None})
-    return replace(b, **{f.name: move(getattr(b, f.name)) for f in fields(b) if f.name != "name"})

@@ -11,10 +11,12 @@ in a folder of their own (`lmlab.cache.default_root`), so the two books never mi
 """
 
 import os
+from dataclasses import fields, is_dataclass, replace
 
 from lmlab.checks import check_int
 
 ENV = "LMLAB_SEED_OFFSET"
+SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seed", "confirm_seeds")  # seeds, not counts
 
 
 def seed_offset() -> int:
@@ -39,3 +41,18 @@ def fresh(seed: int) -> int:
 def fresh_all(seeds) -> tuple[int, ...]:
     """Every seed of `seeds` moved by the replication offset."""
     return tuple(fresh(s) for s in seeds)
+
+
+def with_fresh_seeds(sizes):
+    """A (nested) dataclass of sizes, such as a `lmlab.budget.Budget`, with every field named in
+    `SEED_FIELDS` moved by the replication offset: `sizes` itself in the published book."""
+    if not seed_offset():
+        return sizes
+    changes = {}
+    for f in fields(sizes):
+        value = getattr(sizes, f.name)
+        if is_dataclass(value):
+            changes[f.name] = with_fresh_seeds(value)
+        elif f.name in SEED_FIELDS and value is not None:
+            changes[f.name] = fresh_all(value) if isinstance(value, tuple) else fresh(value)
+    return replace(sizes, **changes)

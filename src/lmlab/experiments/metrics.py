@@ -9,10 +9,9 @@ the share of words that are real words (they occur in the training plays), and t
 Jensen–Shannon divergence between the texts' character 4-grams and those of real
 held-out text (a MAUVE-style distance between distributions of text).
 
-Every measure is kept per text and pooled with weights over the texts (`pooled`): all
-weights 1 give the table, and random halves of the prompts give its replicates (the
-delete-half jackknife), the same halves for every setting, so that two settings'
-replicates are paired.
+Every measure is kept per text and pooled with weights over the texts (`pooled`): all weights 1
+give the table, and random halves of the prompts its replicates (the delete-half jackknife), the
+same halves for every setting, so that two settings' replicates are paired.
 """
 
 import re
@@ -286,19 +285,16 @@ def paired_difference(table: pd.DataFrame, replicates: dict, a: str, b: str, col
 
 def paired_claim(table: pd.DataFrame, replicates: dict, a: str, b: str, column: str, prompts: int,
                  confidence: float = 0.95) -> claims.Interval:
-    """`paired_difference` as a `lmlab.claims.Interval`: a − b with its half-sample interval over
-    the `prompts` prompts the table measured, so that the prose's words and asserts can read it."""
-    replicates_ab = replicates[a][column] - replicates[b][column]
+    """`paired_difference` (a − b over the table's `prompts` prompts) as a `lmlab.claims.Interval`."""
     point, low, high = paired_difference(table, replicates, a, b, column, confidence)
-    return claims.resampled(point, low, high, prompts, int(np.isfinite(replicates_ab).sum()), "prompts",
-                            "half-sample", confidence)
+    n = int(np.isfinite(replicates[a][column] - replicates[b][column]).sum())
+    return claims.resampled(point, low, high, prompts, n, "prompts", "half-sample", confidence)
 
 
 def row_claim(table: pd.DataFrame, replicates: dict, name: str, column: str, prompts: int,
               confidence: float = 0.95) -> claims.Interval:
-    """One set's measure (`table`'s row `name`) with its half-sample interval over the `prompts`
-    prompts, as a `lmlab.claims.Interval` (its `kind` says what the table's lo and hi are)."""
+    """One setting's measure (row `name`) and its half-sample interval, as a `lmlab.claims.Interval`."""
     point = float(table.loc[name, column])
     low, high = centered_interval(point, replicates[name][column], confidence)
-    return claims.resampled(point, low, high, prompts, int(np.isfinite(replicates[name][column]).sum()), "prompts",
-                            "half-sample", confidence)
+    n = int(np.isfinite(replicates[name][column]).sum())
+    return claims.resampled(point, low, high, prompts, n, "prompts", "half-sample", confidence)
