@@ -24,6 +24,10 @@ export PYTHONUNBUFFERED := 1
 # norm, reductions) and MKL's and oneDNN's matrix products otherwise pick AVX-512 code where the
 # CPU has it, which sums in another order, and the last bits then grow over hundreds of steps into
 # different runs (CONTRIBUTING.md, "Same numbers on another machine").
+# numpy's BLAS on one thread: chapter 3's thousand bootstrap refits are small problems that two
+# threads on busy cores slow down several times over
+export OPENBLAS_NUM_THREADS ?= 1
+
 ifneq ($(shell grep -qsw avx2 /proc/cpuinfo && echo yes),)
 export ATEN_CPU_CAPABILITY ?= avx2
 export MKL_CBWR ?= AVX2

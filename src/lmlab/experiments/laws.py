@@ -53,10 +53,14 @@ def fit_power_law(x, y, offset: bool = False) -> PowerLaw:
         def residuals(p):  # p = (log A, alpha, E); log(A·x^-alpha + E) without overflow
             return np.logaddexp(p[0] - p[1] * logx, np.log(p[2]) if p[2] > 0 else -np.inf) - logy
 
+        def jacobian(p):  # exact, so each of the four fits costs no extra evaluations (a bootstrap runs thousands)
+            share = np.exp(p[0] - p[1] * logx - (total := residuals(p) + logy))  # A·x^-alpha / (A·x^-alpha + E)
+            return np.column_stack([share, -logx * share, np.exp(-total)])
+
         bounds = ([-np.inf, 0.0, 0.0], [np.inf, np.inf, 0.999 * y_min])
         starts = [(intercept + np.log(1 - f), -slope / (1 - f), f * y_min) for f in (0.0, 0.3, 0.6, 0.9)]
-        best = min((least_squares(residuals, np.clip(s, *bounds), bounds=bounds, x_scale="jac") for s in starts),
-                   key=lambda f: f.cost).x
+        best = min((least_squares(residuals, np.clip(s, *bounds), jac=jacobian, bounds=bounds, x_scale="jac")
+                    for s in starts), key=lambda f: f.cost).x
         A, alpha, E = float(np.exp(best[0])), float(best[1]), float(best[2])
     pred = E + A * x**-alpha
     r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
@@ -227,6 +231,8 @@ def family_optimum(C: float, fit, members: pd.DataFrame, points: int = 4000) -> 
 
     log_per_token = np.log(members.flops_per_token.to_numpy(float))
     loss = along(grid)
+    if not np.isfinite(loss).any():  # a degenerate fit (its constants overflow) has no optimum
+        raise ValueError(f"the fit predicts no finite loss along the family at C = {C:.3g}: {fit}")
     i = int(np.nanargmin(loss))
     x = grid[i]
     if 0 < i < points - 1:  # the vertex of the parabola through the grid's three lowest neighbours
@@ -247,17 +253,19 @@ def statistics(means: pd.DataFrame, members: pd.DataFrame, C: float, d_fit: floa
     """Every fitted quantity of one table of (size, budget) points, `means` (columns N, tokens, loss,
     flops; a size may appear more than once, as in a bootstrap resample): Chinchilla's surface (E,
     A, B, alpha, beta and a = beta/(alpha+beta), warm-started from `start`), its optimum over the
-    family `members` at compute C (N_opt, tokens per parameter with either count), L(N) at D =
-    `d_fit` with an offset (alpha_N) and without (alpha_N_pure; both NaN with fewer than 3
-    distinct sizes), and the IsoFLOP exponent a_N (NaN when no compute budget is reached by 3
-    sizes, or fewer than 3 profiles bottom out among the sizes)."""
+    family `members` at compute C (N_opt, tokens per parameter with either count; NaN if the surface
+    is degenerate), L(N) at D = `d_fit` with an offset (alpha_N) and without (alpha_N_pure; both NaN
+    with fewer than 3 distinct sizes), and the IsoFLOP exponent a_N (NaN when no compute budget is
+    reached by 3 sizes, or fewer than 3 profiles bottom out among the sizes)."""
     chin = fit_chinchilla(means.N, means.tokens, means.loss, n_starts=0 if start else 8, start=start)
-    best = family_optimum(C, chin, members)
+    optimum = ("N_opt", "tokens_per_param", "tokens_per_param_total")
+    try:
+        best = family_optimum(C, chin, members)
+    except ValueError:  # a resample's surface can be degenerate: its optimum is then undefined (NaN)
+        best = dict.fromkeys(optimum, float("nan"))
     at_d = means[means.tokens == d_fit].groupby("N", as_index=False).loss.mean()
-    out = {"E": chin.E, "A": chin.A, "B": chin.B, "alpha": chin.alpha, "beta": chin.beta,
-           "a": chin.beta / (chin.alpha + chin.beta), "N_opt": best["N_opt"],
-           "tokens_per_param": best["tokens_per_param"], "tokens_per_param_total": best["tokens_per_param_total"],
-           "alpha_N": float("nan"), "alpha_N_pure": float("nan")}
+    out = {"E": chin.E, "A": chin.A, "B": chin.B, "alpha": chin.alpha, "beta": chin.beta, "alpha_N": float("nan"),
+           "a": chin.beta / (chin.alpha + chin.beta), "alpha_N_pure": float("nan"), **{k: best[k] for k in optimum}}
     if at_d.N.nunique() >= 3:  # a resample may draw fewer distinct sizes than a power law needs
         out["alpha_N"] = fit_power_law(at_d.N, at_d.loss, offset=True).alpha
         out["alpha_N_pure"] = fit_power_law(at_d.N, at_d.loss).alpha

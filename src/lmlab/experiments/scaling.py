@@ -8,13 +8,18 @@ FLOPs per token along the shape, which `lmlab.experiments.laws.family_optimum` m
 fitted law over. The fits themselves are in `lmlab.experiments.laws`.
 """
 
+from dataclasses import replace
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
+from lmlab import claims
 from lmlab.checks import check_positive_int
 from lmlab.corpus import ALL
 from lmlab.model import GPTConfig, flops_per_token, param_count
 from lmlab.runs import RunSpec, dataset
+from lmlab.seeds import fresh
 from lmlab.train import TrainConfig
 
 
@@ -39,15 +44,26 @@ def step_budgets(sizes, depth: int) -> tuple[int, ...]:
     return sizes.budgets + (sizes.long_budgets if depth in sizes.depths[: sizes.long_depths] else ())
 
 
-def run_spec(sizes, depth: int, log2_lr: float, budgets=None, seed: int = 0, train_chars: int | None = ALL
-             ) -> RunSpec:
+def run_spec(sizes, depth: int, log2_lr: float, budgets=None, seed: int | None = None,
+             train_chars: int | None = ALL) -> RunSpec:
     """The WSD family of the model at `depth`, trained at LR 2**log2_lr for each of `budgets`
-    (default: `step_budgets`), evaluated at the end of each run only."""
+    (default: `step_budgets`), evaluated at the end of each run only; `seed` defaults to seed 0
+    moved by the replication offset (`lmlab.seeds.fresh`), as the LR tuning and "train it" use."""
     budgets = tuple(budgets or step_budgets(sizes, depth))
+    seed = fresh(0) if seed is None else seed
     train = TrainConfig(steps=max(budgets), batch_size=sizes.batch_size, lr=2.0**log2_lr, schedule="wsd",
                         warmup_steps=sizes.warmup_steps, min_lr_ratio=0.0, eval_every=max(budgets),
                         eval_batches=sizes.eval_batches, progress=False)
     return RunSpec(model_config(sizes, depth), train, train_chars=train_chars, seed=seed, budgets=budgets)
+
+
+def wsd_cost(sizes, depth: int) -> float:
+    """The steps `lmlab.train.train_budgets` trains for all of a size's budgets, over its longest
+    budget's: the shared stable phase once, plus each shorter budget's own cooldown."""
+    train = run_spec(sizes, depth, 0.0).train
+    budgets = step_budgets(sizes, depth)
+    cooldowns = sum(b - replace(train, steps=b).decay_start for b in budgets if b != max(budgets))
+    return (max(budgets) + cooldowns) / max(budgets)
 
 
 # ---------------------------------------------------------------- the runs, averaged over seeds
@@ -76,3 +92,52 @@ def family(sizes, depths=range(1, 65)) -> pd.DataFrame:
         rows.append({"depth": depth, "width": cfg.width, "N": param_count(cfg),
                      "N_total": param_count(cfg, non_embedding=False), "flops_per_token": flops_per_token(cfg)})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the words the chapter reads into its runs
+
+
+def paired_steps(runs: pd.DataFrame, by: str, order, metric: str = "final_val", unit: str = "seeds") -> list:
+    """`claims.paired` intervals of `metric` at `order[i]` minus at `order[i + 1]` of column `by`,
+    seed by seed (the runs of one seed share their data order), e.g. each size against the next
+    larger one at one budget: an interval above 0 says the second is lower beyond seed noise."""
+    table = runs.pivot_table(index="seed", columns=by, values=metric)
+    missing = [v for v in order if v not in table.columns]
+    if missing or table[list(order)].isna().any().any():
+        raise ValueError(f"every seed needs a run at each {by} of {list(order)}; missing {missing or 'some seeds'}")
+    return [claims.paired(table[a], table[b], unit=unit) for a, b in pairwise(order)]
+
+
+def resampled_glue(name: str, estimate: float, draws, clusters: int, unit: str = "sizes",
+                   with_estimate: bool = True) -> dict:
+    """Glue values for a bootstrap interval of `estimate` from its resampled `draws` (NaN draws, where the
+    statistic was undefined, are left out): NAME (unless not `with_estimate`, when it is glued elsewhere),
+    NAME_lo and NAME_hi (the 2.5 and 97.5 percentiles; NaN when fewer than 2 resamples define it), NAME_n
+    (`clusters`), NAME_resamples and NAME_ci, which says what the interval is: a 95 % bootstrap interval
+    (`lmlab.claims`) from 1,000 resamples up, else a percentile range over too few, never called 95 %."""
+    x = np.asarray(draws, dtype=float)
+    total, x = len(x), x[np.isfinite(x)]
+    low, high = (float(q) for q in np.quantile(x, [0.025, 0.975])) if len(x) >= 2 else (np.nan, np.nan)
+    out = {f"{name}_lo": low, f"{name}_hi": high, f"{name}_n": int(clusters), f"{name}_resamples": len(x)}
+    if with_estimate:
+        out[name] = float(estimate)
+    if len(x) < 2:
+        return {**out, f"{name}_ci": f"percentile range left undefined ({len(x)} of {total:,} resamples define it)"}
+    if len(x) >= 1000:
+        return {**out, f"{name}_ci": claims.resampled(estimate, low, high, clusters, len(x), unit=unit).kind}
+    which = f"the {len(x):,} of {total:,} resamples that define it" if len(x) < total else f"{len(x):,} resamples"
+    return {**out, f"{name}_ci": f"percentile range over {which}, {clusters} {unit} (fewer than 1,000 resamples: "
+                                 "not called a 95 % interval)"}
+
+
+def range_word(low: float, high: float, reference: float, above: str, below: str, spans: str,
+               missing: str = "not comparable with") -> str:
+    """`above` when the whole range [low, high] lies above `reference`, `below` when below, else `spans`
+    (`missing` when the range was not measured, NaN): a range of measured values, not an interval, read
+    against a published number."""
+    if not np.isfinite([low, high]).all():
+        return missing
+    if low > high:
+        raise ValueError(f"low must not exceed high, got {low} and {high}")
+    return (above if claims.compare(low, reference) == "more" else below if claims.compare(high, reference) == "less"
+            else spans)
