@@ -136,8 +136,9 @@ nbval: $(STAMP)
 
 # a test: always from scratch, so a stale execution cache can never hide a broken notebook
 smoke-book: $(STAMP) $(ASSET_FILES)
-	rm -rf $(SMOKE_DIR)
-	LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
+	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)/_build
+	# the claims a smoke run checks are logged as the book's are, so the logging itself is tested
+	LMLAB_CLAIMS_LOG=$(CURDIR)/$(SMOKE_DIR)/_build/claims.jsonl LMLAB_BUDGET=smoke LMLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build . -W --keep-going --path-output $(SMOKE_DIR)
 	LMLAB_BUDGET=smoke $(call EXPORT,$(SMOKE_DIR)/_build/html)
 
 # the browser checks: the built pages offline in headless Chromium (at a desktop's and a phone's width,

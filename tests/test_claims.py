@@ -1,6 +1,7 @@
 """The claims layer: words that follow the numbers, asserts that fail when the words would be false."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lmlab import claims, seeds
@@ -111,9 +112,11 @@ def test_checked_claims_are_logged_and_tabled(monkeypatch, tmp_path):
         monkeypatch.setenv("LMLAB_CLAIMS_LOG", str(tmp_path / f"{offset}.jsonl"))
         claims.require("gain", claims.t([0.02, 0.021, 0.019]), "above")
         claims.require_that("exact", True, "1 = 1")
+        claims.require_that("series", True, pd.Series([0.01, 0.02], name="gap"))  # as chapter 4 logs it
         with pytest.raises(AssertionError):
             claims.require("thin", claims.t([0.02, -0.01, 0.0]), "above")
         logs.append(tmp_path / f"{offset}.jsonl")
     table = claims.claims_table(*logs)
     assert "| claim | offset 0 | offset 1000 |" in table and table.count("**FAILS**") == 2
-    assert "0.02 [" in table and "1 = 1" in table
+    assert "0.02 [" in table and "1 = 1" in table and "Name: gap" in table
+    assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())

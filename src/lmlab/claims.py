@@ -134,9 +134,11 @@ def require(name: str, interval: Interval, direction: str) -> Interval:
     return interval
 
 
-def require_that(name: str, condition: bool, detail: str = "") -> None:
+def require_that(name: str, condition: bool, detail: object = "") -> None:
     """Assert a claim that is not an interval (an exact equality, a count), by name, so that a page
-    can name it beside its sentence as `% asserted: name`."""
+    can name it beside its sentence as `% asserted: name`. `detail` (what was measured) may be any
+    object, a pandas Series say: it is logged and reported as its text."""
+    detail = detail if isinstance(detail, str) else str(detail)
     _log(name, bool(condition), detail=detail)
     assert bool(condition), f"claim {name!r} does not hold" + (f": {detail}" if detail else "")
 
@@ -147,12 +149,20 @@ def _log(name: str, holds: bool, **record) -> None:
     if path := os.environ.get(LOG_ENV):
         from lmlab.seeds import seed_offset
 
-        line = json.dumps({"name": name, "holds": holds, "offset": seed_offset(), **record}, default=float)
+        line = json.dumps({"name": name, "holds": holds, "offset": seed_offset(), **record}, default=_plain)
         try:
             with open(path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         except OSError:
             pass  # a log that cannot be written never fails the claim it records
+
+
+def _plain(value: object) -> float | str:
+    """numpy and torch scalars as numbers, anything else as its text: a log never fails a claim."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def claims_table(*logs: str | Path) -> str:
@@ -168,7 +178,7 @@ def claims_table(*logs: str | Path) -> str:
                 i = Interval(**r["interval"])
                 cell = f"{i.estimate:.4g} [{i.low:.4g}, {i.high:.4g}], {i.n} {i.unit}, reads {r['reads']}"
             else:
-                cell = r.get("detail") or "—"
+                cell = " ".join((r.get("detail") or "—").split())  # one line per table row
             rows.setdefault(r["name"], {})[column] = cell + ("" if r["holds"] else " **FAILS**")
     head = "| claim | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns)
     body = ["| " + " | ".join([name, *(cells.get(c, "not run") for c in columns)]) + " |"
