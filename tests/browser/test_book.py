@@ -6,7 +6,11 @@ Run with `make browser` (smoke build) or `make browser-book` (the full build in 
 Full-page screenshots land in _build/screenshots/.
 """
 
+import json
+import os
 import re
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -120,17 +124,23 @@ def test_slider_click_changes_figure(tab, book_server, slider_page, screenshots)
 
 
 def test_notebook_page_links_to_colab(tab, book_server, notebook_page):
-    """A page made from a notebook has a Colab launch link to that notebook on the main branch.
-    The link sits in the header's launch dropdown; it is read from the DOM, not clicked."""
+    """A page made from a notebook has a Colab launch link to that notebook at the commit the book
+    was built from (book/_ext/pin_commit.py), and the notebook it serves for download installs lmlab
+    at that commit. The link sits in the header's launch dropdown; it is read from the DOM, not clicked."""
     assert notebook_page is not None, "no page of the book is made from a notebook (_sources/**/*.ipynb)"
     repo_url = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"].rstrip("/")
     repo = repo_url.removeprefix("https://github.com/")
     notebook = notebook_page.removesuffix(".html") + ".ipynb"  # the book's root is the repository's
-    expected = f"{COLAB}{repo}/blob/main/{notebook}"
+    served = json.loads(urllib.request.urlopen(f"{book_server}_sources/{notebook}").read())
+    first = "".join(next(c for c in served["cells"] if c["cell_type"] == "code")["source"])
+    ref = re.search(r'^    LMLAB_REF = "([^"]+)"', first, re.M)
+    assert ref, f"the downloadable {notebook} does not pin LMLAB_REF:\n{first}"
+    built_from = os.environ.get("LMLAB_BOOK_REF") or subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    assert ref[1] == built_from, f"the download pins {ref[1]}, the book was built from {built_from}"
+    expected = f"{COLAB}{repo}/blob/{built_from}/{notebook}"
     load(tab, book_server + notebook_page)
     hrefs = tab.page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
     colab = [h for h in hrefs if h.startswith(COLAB)]
     assert colab, f"{notebook_page}: no Colab launch link (no <a href> starting with {COLAB})"
-    assert any(h.endswith("/" + notebook) and "/blob/main/" in h for h in colab), (
-        f"{notebook_page}: Colab link(s) {colab} do not point at {notebook} on main (expected {expected})")
     assert expected in colab, f"{notebook_page}: Colab link(s) {colab} are not {expected}"
