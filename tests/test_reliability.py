@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from lmlab import sweep
-from lmlab.cache import STALE_SECONDS, Cache
+from lmlab.cache import STALE_SECONDS, TMP_PREFIX, Cache
 from lmlab.corpus import PLAY_SEPARATOR, CharDataset
 from lmlab.model import GPT, GPTConfig
 from lmlab.runs import RunSpec, run_name, trained
@@ -272,7 +272,7 @@ def test_cache_files_get_the_permissions_the_umask_gives(tmp_path, umask, mode):
 
 
 def test_temp_files_of_killed_writes_are_swept(tmp_path):
-    stale, fresh = tmp_path / ".run.pt.abc.tmp", tmp_path / ".run.pt.def.tmp"
+    stale, fresh = tmp_path / f"{TMP_PREFIX}run.pt.abc.tmp", tmp_path / f"{TMP_PREFIX}run.pt.def.tmp"
     for f in (stale, fresh):
         f.write_bytes(b"half a checkpoint")
     old = time.time() - STALE_SECONDS - 60

@@ -5,22 +5,31 @@ computes afresh while re-running a notebook is instant. The cache never costs a
 reader a finished run, and never serves a broken one:
 
 - writes are atomic (temp file, then rename), so an interrupted build never leaves
-  half a file, and temp files that a killed process left behind are swept away;
+  half a file, and temp files that a killed process left behind are swept away; the
+  cache names its temp files `.lmlab-tmp-…` and sweeps only those, so a cache pointed
+  at a folder that holds other programs' files never deletes one;
 - files get the permissions any other output gets (the umask decides), so a cache
   can be shared;
 - results must be finite (NaN is refused), and an entry is checked when it is read:
   one that cannot be read or holds the wrong content is dropped with a warning and
   computed again;
-- when the cache cannot be written (a read-only folder, `LMLAB_CACHE` naming a file,
-  another user's entries), the result is still returned, with a warning that says
-  where the cache is and how to move it.
+- when the cache cannot be written (a read-only folder, a full disk, `LMLAB_CACHE`
+  naming a file, another user's entries), the result is still returned, with a warning
+  that says where the cache is and how to move it. A checkpoint is serialised in memory
+  before it touches the disk, so a full disk fails as the OSError it is, never as
+  torch's "unexpected pos" from deep inside `torch.save`;
+- the cache's folder is an absolute path, fixed when the Cache is made, so a notebook
+  that changes its working folder, and two processes started in two folders, share runs.
 """
 
+import errno
 import hashlib
 import inspect
+import io
 import json
 import math
 import os
+import stat
 import tempfile
 import time
 import warnings
@@ -31,21 +40,48 @@ import torch
 from lmlab.seeds import seed_offset
 
 STALE_SECONDS = 15 * 60  # a temp file this old belongs to a write that was killed: no write takes that long
+TMP_PREFIX = ".lmlab-tmp-"  # every temp file the cache writes, and the only files its sweep may remove
+
+
+def book_root(start: Path | None = None) -> Path | None:
+    """The book's root (the nearest folder holding `_toc.yml`) at or above `start` (default: the
+    working folder), or None outside a book."""
+    try:
+        here = start or Path.cwd()
+    except FileNotFoundError:  # Path.cwd() says only "No such file or directory"
+        raise FileNotFoundError("the working folder no longer exists, so the cache's folder cannot be found "
+                                "from it: change to an existing folder, or set LMLAB_CACHE to an absolute path"
+                                ) from None
+    return next((folder for folder in (here, *here.parents) if (folder / "_toc.yml").exists()), None)
+
+
+def _home(folder: str | Path, name: str) -> Path:
+    """`folder` with a leading `~` made the home folder (never a folder named `~`)."""
+    try:
+        return Path(folder).expanduser()
+    except RuntimeError as e:  # "~someone" with no such user, or no home folder known
+        raise ValueError(f"{name} must be a folder this process can find, got {str(folder)!r} ({e})") from None
+
+
+def absolute(folder: str | Path, name: str = "LMLAB_CACHE") -> Path:
+    """`folder` as an absolute path: `~` is the home folder, and a relative path is taken from the
+    book's root when the working folder is inside the book, else from the working folder. A
+    notebook runs in its chapter's folder and the export step in the book's root: from the root,
+    `LMLAB_CACHE=relcache` names one folder for both."""
+    path = _home(folder, name)
+    return path if path.is_absolute() else (book_root() or Path.cwd()) / path
 
 
 def default_root() -> Path:
-    """`LMLAB_CACHE`, else `.lmlab_cache/` in the book's root (the folder holding `_toc.yml`)
-    when run from inside the book, else in the working folder; under a replication seed offset
-    K, its subfolder `offset-K/`, so that runs at fresh seeds never mix with the book's."""
+    """`LMLAB_CACHE` (made absolute by `absolute`), else `.lmlab_cache/` in the book's root (the
+    folder holding `_toc.yml`) when run from inside the book, else in the working folder; under a
+    replication seed offset K, its subfolder `offset-K/`, so that runs at fresh seeds never mix
+    with the book's. Always an absolute path."""
     offset = seed_offset()
     sub = f"offset-{offset}" if offset else ""
     if env := os.environ.get("LMLAB_CACHE"):
-        return Path(env) / sub
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").exists():
-            return folder / ".lmlab_cache" / sub
-    return here / ".lmlab_cache" / sub
+        return absolute(env) / sub
+    return (book_root() or Path.cwd()) / ".lmlab_cache" / sub
 
 
 def key(*parts) -> str:
@@ -71,7 +107,9 @@ def _umask() -> int:
 
 class Cache:
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else default_root()
+        # fixed now (from the working folder, as Python reads a relative path): a relative root would
+        # follow the working folder wherever a notebook moves it
+        self.root = _home(root, "root").absolute() if root is not None else default_root()
         self._swept = False
 
     def path(self, name: str, suffix: str) -> Path:
@@ -85,7 +123,7 @@ class Cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._sweep()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.", suffix=".tmp")
         except OSError as e:
             self._unwritable(e)
             return False
@@ -104,19 +142,24 @@ class Cache:
             raise
 
     def _unwritable(self, error: OSError) -> None:
-        warnings.warn(f"the cache at {self.root} cannot be written ({type(error).__name__}: {error}); the result "
-                      f"is returned but not stored. Point LMLAB_CACHE at a writable folder to keep results.",
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = ("Free some space there, or point LMLAB_CACHE at a folder on another disk, to keep results."
+               if full else "Point LMLAB_CACHE at a writable folder to keep results.")
+        warnings.warn(f"the cache at {self.root} cannot be written ({'the disk is full: ' if full else ''}"
+                      f"{type(error).__name__}: {error}); the result is returned but not stored. {fix}",
                       stacklevel=4)
 
     def _sweep(self) -> None:
-        """Remove the temp files of writes that were killed (once per Cache object)."""
+        """Remove the temp files of writes that were killed (once per Cache object): only plain
+        files named as the cache names its own (`TMP_PREFIX`), never another program's."""
         if self._swept:
             return
         self._swept = True
         now = time.time()
-        for tmp in self.root.glob(".*.tmp"):
+        for tmp in self.root.glob(f"{TMP_PREFIX}*.tmp"):
             try:
-                if now - tmp.stat().st_mtime > STALE_SECONDS:
+                info = tmp.lstat()
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_SECONDS:
                     tmp.unlink()
             except OSError:
                 pass  # another process's file, or gone already
@@ -176,7 +219,11 @@ class Cache:
         return self._read(self.path(name, ".pt"), lambda f: torch.load(f, map_location="cpu", weights_only=True))
 
     def save_state(self, name: str, state: dict) -> bool:
-        return self._write(self.path(name, ".pt"), lambda f: torch.save(state, f))
+        """Store a checkpoint. It is serialised in memory first: a content error raises as itself,
+        and the disk sees one plain write, whose failure (a full disk) is an OSError that warns."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return self._write(self.path(name, ".pt"), lambda f: f.write(buffer.getbuffer()))
 
     def load_run(self, name: str, model, parse):
         """The history of a stored run, `parse`d from its JSON (raising ValueError on bad content),

@@ -10,10 +10,16 @@ field of it (`spec.replace(dropout=0.2)`).
 has no identical run: the cache key covers the spec, the data's fingerprint and the
 source of every module that shapes a run, so any change trains afresh and chapters
 share models (chapter 6 reads chapters 4's and 5's runs back).
+
+One run has one key, however it is spelled: a RunSpec writes every float setting as a
+float (`dropout=0`, `0.0` and `-0.0` are one rate), and the key writes the base width and
+head count in one form (`key_form`), so the same numbers are always found and a different
+setting never is.
 """
 
 import functools
 import sys
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import lmlab.corpus
@@ -35,6 +41,38 @@ def dataset(val_fraction: float = 0.1, train_chars: int | None = ALL) -> CharDat
     """The Shakespeare dataset runs train on, built once per process: whole plays held out for
     validation, and the first `train_chars` training characters (ALL: every one)."""
     return CharDataset(shakespeare(), val_fraction=val_fraction, train_chars=train_chars)
+
+
+def plain(config):
+    """`config` (a GPTConfig or TrainConfig) with every float setting written as a plain float:
+    `dropout=0` and `0.0` (and `-0.0`, and numpy's float64) are one run, so they must be one
+    cache key, and a key is written from the values' JSON (`0` and `0.0` differ there)."""
+    hints = typing.get_type_hints(type(config))
+    changes = {}
+    for f in fields(config):
+        value, kinds = getattr(config, f.name), typing.get_args(hints[f.name]) or (hints[f.name],)
+        if float not in kinds or value is None:
+            continue
+        # + 0.0: -0.0 becomes 0.0, the same rate of dropout or decay
+        changes[f.name] = tuple(float(v) + 0.0 for v in value) if isinstance(value, tuple) else float(value) + 0.0
+    return replace(config, **changes)
+
+
+def key_form(cfg: GPTConfig) -> dict:
+    """The model as the run cache names it, one spelling per model. `base_heads` is None where it
+    equals `heads` (what None means). `base_width` is the width it stands for (None means the
+    model's own width) where the parametrization reads it, and None where no rule of
+    `lmlab.mup.RULES` does (SP: every exponent 0, so any base width gives the same numbers, bit
+    for bit). These are the spellings the book's runs were first stored under, so their
+    entries keep their names: SP runs with no base, μP runs with their base width written."""
+    d = cfg.to_dict()
+    reads_base = any(rule.init or rule.lr or rule.mult for rule in lmlab.mup.RULES[cfg.param].values())
+    if not reads_base:
+        d.update(base_width=None, base_heads=None)
+    else:
+        d["base_width"] = cfg.base_width or cfg.width
+        d["base_heads"] = None if cfg.base_heads == cfg.heads else cfg.base_heads
+    return d
 
 
 @dataclass(frozen=True)
@@ -60,6 +98,8 @@ class RunSpec:
             check_positive_int("train_chars", self.train_chars)
         check_fraction("val_fraction", self.val_fraction, low_open=True, high_open=True)
         check_int("seed", self.seed)
+        object.__setattr__(self, "model", plain(self.model))  # one spelling per number: one cache key
+        object.__setattr__(self, "train", plain(self.train))
         object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))
         for steps in self.budgets:
             check_positive_int("budgets", steps)
@@ -112,11 +152,12 @@ def _code() -> str:
 
 
 def run_name(spec: RunSpec, data: CharDataset) -> str:
-    """The run cache's name for one run of `spec` on `data`."""
+    """The run cache's name for one run of `spec` on `data`: a run written two ways that trains
+    the same numbers (`key_form`) has one name."""
     if spec.budgets:
         raise ValueError("run_name takes one run; a spec with budgets names one run per budget (spec.runs())")
     one = spec.replace(progress=True)  # a progress bar changes nothing that is stored
-    return "run-" + key(one.model.to_dict(), asdict(one.train), data.fingerprint, one.seed, _code())
+    return "run-" + key(key_form(one.model), asdict(one.train), data.fingerprint, one.seed, _code())
 
 
 def trained(spec: RunSpec, callbacks=(), cache: Cache | None = None, data: CharDataset | None = None
