@@ -6,7 +6,9 @@ Dask cluster's `client.get_executor()` across many), and returns the results in
 the order of `configs`. A result is named by a hash of `fn`'s source and the
 config, so a warm rerun reads every result back in milliseconds and changing
 either recomputes only what changed. Results are written as each one arrives,
-so an interrupted sweep keeps what it finished.
+so an interrupted sweep keeps what it finished; Ctrl-C also cancels the queue and
+ends the running points of a process pool (`local_pool()`'s, which then starts
+fresh workers for the next sweep).
 
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(2) as pool:
@@ -22,6 +24,7 @@ result also depends on other code, list it in `fn.depends_on` (modules or functi
 raises ValueError for a stored result of the wrong content, which is then recomputed.
 """
 
+import contextlib
 import inspect
 import multiprocessing
 import os
@@ -35,6 +38,7 @@ from tqdm.auto import tqdm
 import lmlab.runs
 from lmlab.budget import building_book
 from lmlab.cache import Cache, key, source_fingerprint
+from lmlab.checks import check_positive_int
 from lmlab.device import device
 from lmlab.model import param_count
 from lmlab.runs import RunSpec, train_family, trained
@@ -43,8 +47,10 @@ from lmlab.train import TrainingDiverged
 
 def config_key(fn, config) -> str:
     """The cache name of `fn(config)`: a hash of fn's name, of its source and what it depends on,
-    and of the config."""
+    and of the config (a RunSpec's model in the run cache's one spelling, `lmlab.runs.key_form`)."""
     cfg = asdict(config) if is_dataclass(config) else config
+    if isinstance(config, RunSpec):
+        cfg["model"] = lmlab.runs.key_form(config.model)
     source = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)  # a callable object: its class
     code = source_fingerprint(source, *getattr(fn, "depends_on", ()))
     name = getattr(fn, "__name__", type(fn).__name__)
@@ -65,29 +71,100 @@ def run(configs, fn, cache: Cache | None = None, executor: Executor | None = Non
     results = [cache.load_json(name, check) for name in names]
     todo = [i for i, r in enumerate(results) if r is None]
     bar = tqdm(total=len(todo), desc=desc, leave=False, disable=not todo or building_book())
-    if executor is None:
-        for i in todo:
-            results[i] = cache.get_or_compute(names[i], lambda i=i: fn(configs[i]), check)
-            bar.update()
-    else:
-        futures = {executor.submit(fn, configs[i]): i for i in todo}
-        for future in as_completed(futures):
-            i = futures[future]
-            results[i] = cache.get_or_compute(names[i], future.result, check)
-            bar.update()
-    bar.close()
+    futures = {}
+    try:
+        if executor is None:
+            for i in todo:
+                results[i] = cache.get_or_compute(names[i], lambda i=i: fn(configs[i]), check)
+                bar.update()
+        else:
+            for i in todo:
+                futures[executor.submit(fn, configs[i])] = i
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = cache.get_or_compute(names[i], future.result, check)
+                bar.update()
+    except BaseException as error:
+        _stop(executor, futures, interrupted=isinstance(error, KeyboardInterrupt))
+        for future, i in futures.items():  # finished, but not yet stored when the error came: keep it
+            if results[i] is None and future.done() and not future.cancelled() and future.exception() is None:
+                with contextlib.suppress(Exception):
+                    results[i] = cache.get_or_compute(names[i], future.result, check)
+        raise
+    finally:
+        bar.close()
     return results
+
+
+def _stop(executor, futures, interrupted: bool) -> None:
+    """A sweep that ends early cancels its points not yet started (a pool a notebook keeps would
+    otherwise train the rest of the queue for no one); on Ctrl-C it also ends the running ones,
+    where the executor allows (worker processes; threads cannot be stopped)."""
+    for future in futures:
+        future.cancel()
+    if interrupted and isinstance(executor, LocalPool):
+        executor.stop()
+    elif interrupted and isinstance(executor, ProcessPoolExecutor):
+        _terminate(executor)
+
+
+def _terminate(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """End a process pool now, running tasks included, and wait until its workers are gone.
+    (`shutdown(cancel_futures=True)` lets running tasks finish: after Ctrl-C a worker would train on
+    for minutes.) A worker ended mid-write leaves only a temp file, which the cache never serves."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (ValueError, ProcessLookupError):
+            pass  # gone already
+    for process in processes:
+        try:
+            process.join(grace)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        except ValueError:
+            pass  # closed by the pool's own clean-up
+
+
+class LocalPool(Executor):
+    """Worker processes (one torch thread each) that a sweep can stop and a notebook can keep:
+    `stop()` ends the running work and the next `submit` starts fresh workers, so one pool serves
+    every cell of a chapter even after a Ctrl-C (or a worker killed for memory). Spawned unless
+    told otherwise: a forked worker would inherit the notebook's threads and accelerator state."""
+
+    def __init__(self, workers: int, start_method: str = "spawn"):
+        check_positive_int("workers", workers)
+        self.workers, self.context, self._pool = workers, multiprocessing.get_context(start_method), None
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._pool is None or getattr(self._pool, "_broken", False):
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
+                                             initializer=torch.set_num_threads, initargs=(1,))
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            _terminate(pool)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait, cancel_futures=cancel_futures)
 
 
 def local_pool(workers: int | None = None) -> Executor | None:
     """Worker processes for sweeps of small models on this machine's CPU, one per core with one
     torch thread each: a tiny model's step is too short to split across threads, so runs side by
     side finish sooner (benchmarks/). None on a GPU, where one process keeps the device."""
+    if workers is not None:
+        check_positive_int("workers", workers)
     if device().type != "cpu":
         return None
-    workers = workers or os.cpu_count() or 1
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=torch.set_num_threads, initargs=(1,))
+    return LocalPool(workers or os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------- a training run as a sweep point

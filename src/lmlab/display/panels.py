@@ -3,7 +3,9 @@
 Every panel has the same skeleton (`Panel`): its controls, a status line and an
 output area that shows a figure. Whatever goes wrong in an update (a character the
 model never saw, a NaN model, a RuntimeError) is shown in the status line, the last
-figure stays, and the panel keeps working: no "running…" is ever left behind.
+figure stays, and the panel keeps working: no "running…" is ever left behind. The
+stop button (Ctrl-C) is no error: it stops the update, the status says "interrupted"
+and the next move runs again.
 
 Only what ipywidgets 7.7 (Colab's) and 8 both provide is used.
 """
@@ -16,6 +18,7 @@ from IPython.display import clear_output, display
 from lmlab.display.figures import loss_figure_with_others
 from lmlab.display.plumbing import displayable
 
+INTERRUPTED = "interrupted"
 SLIDER = dict(continuous_update=False, style={"description_width": "initial"})
 
 
@@ -34,18 +37,31 @@ class Panel:
             clear_output(wait=True)
             display(displayable(fig))
 
-    def attempt(self, busy: str, work) -> bool:
+    def attempt(self, busy: str, work, in_cell: bool = False) -> bool:
         """Run `work()` with `busy` in the status line (output, e.g. a progress bar, goes to the
         output area); then show what `work` returned (a status text) or the note, or, when it
-        raised, the error in red. True when it succeeded."""
+        raised, the error in red. True when it succeeded.
+
+        Ctrl-C (the stop button) stops the update and leaves "interrupted" and the last figure.
+        From a control, that is all: the panel answers the next move. `in_cell` (the first
+        update, run by the cell that builds the panel) re-raises it, so the cell, and a Run All,
+        stops as any interrupted cell does."""
         self.status.value = busy
+        stop = None
         with self.out:  # inside: an Output widget would swallow the error into a traceback of its own
             try:
                 done = work()
+            except KeyboardInterrupt as interrupt:  # not an error: the reader asked to stop
+                stop = interrupt
             except Exception as err:  # any error: say it, keep the panel alive
                 message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
                 self.status.value = f"<span style='color:#b3261e'>{html.escape(message, quote=False)}</span>"
                 return False
+        if stop is not None:
+            self.status.value = INTERRUPTED
+            if in_cell:
+                raise stop
+            return False
         self.status.value = done if isinstance(done, str) else self.note
         return True
 
@@ -73,9 +89,9 @@ def live_panel(update, controls: dict, note: str = "") -> widgets.VBox:
     """Widgets that call `update(**values)` whenever a control moves and show the figure it returns."""
     panel = Panel(list(controls.values()), note)
 
-    def refresh(_=None):
+    def refresh(change=None):  # a control's move, or (None) the first drawing, in the building cell
         values = _values(controls)
-        panel.attempt("running…", lambda: panel.show(update(**values)))
+        panel.attempt("running…", lambda: panel.show(update(**values)), in_cell=change is None)
 
     for w in controls.values():
         w.observe(refresh, names="value")
@@ -90,7 +106,7 @@ def training_panel(train, controls: dict, title, note: str = "") -> widgets.VBox
     stay on the figure as grey validation curves, so a reader compares settings by eye."""
     panel, done = Panel(list(controls.values()), note), {}
 
-    def refresh(_=None):
+    def refresh(change=None):  # a control's move, or (None) the first run, in the building cell
         values = _values(controls)
         name = title(**values)
 
@@ -98,7 +114,7 @@ def training_panel(train, controls: dict, title, note: str = "") -> widgets.VBox
             done[name] = train(lambda hist: panel.show(loss_figure_with_others(name, hist, done)), **values)
             panel.show(loss_figure_with_others(name, done[name], done))
 
-        panel.attempt("training…", work)
+        panel.attempt("training…", work, in_cell=change is None)
 
     for w in controls.values():
         w.observe(refresh, names="value")
@@ -112,8 +128,8 @@ def button_panel(draw, slider: widgets.Widget, label: str, act, summary) -> widg
     button = widgets.Button(description=label)
     panel = Panel([slider, button])
 
-    def show(_=None):
-        panel.attempt("", lambda: panel.show(draw(value_of(slider))))
+    def show(change=None):
+        panel.attempt("", lambda: panel.show(draw(value_of(slider))), in_cell=change is None)
 
     def run(_):
         def work():
