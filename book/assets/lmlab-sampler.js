@@ -5,12 +5,16 @@
  * classic <script src>: a page opened from disk (file://) may run those, but may neither
  * fetch() a file nor load a module script. So the runtime gets its WebAssembly as bytes and its
  * loader module from a blob: URL, and the model as bytes too. Without those files (a build
- * without npm) the panel says so in one line, and the page keeps its static twin.
+ * without npm), or with one missing or damaged, the panel says in one notice which file and
+ * what to do (rebuild the book, or serve it), and the page keeps its static twin.
  *
  * A panel is any element with class "lmlab-sampler" (markup in book/sampling/index.md). Moving
  * a slider redraws the next-character distribution at once, from the prompt's logits, and then
  * draws fresh continuations with a KV cache (one position per step), exactly as
- * lmlab.sampling.generate does; a newer move cancels an unfinished one. window.lmlabSampler
+ * lmlab.sampling.generate does; a newer move cancels an unfinished one. The figure and the
+ * samples always show one prompt at one setting of the knobs; whatever goes wrong in drawing or
+ * sampling (a prompt the model cannot read, a slider widened past its range through the page)
+ * goes to the panel's message line, and the last figure and samples stay. window.lmlabSampler
  * exposes the model, the panels and their timings to the browser checks and the benchmark.
  */
 (function () {
@@ -25,18 +29,78 @@
   const api = { panels: [], loadStartedAt: null, readyAt: null, model: null, error: null };
   window.lmlabSampler = api;
 
-  class Unavailable extends Error {}
+  /* Why the live panel cannot run, in the reader's words: which file of the build is missing or
+   * damaged, and what to do about it (`advice`). The technical cause goes to the console, for
+   * whoever rebuilds the book; the reader reads the panel's notice. */
+  class Unavailable extends Error {
+    constructor(message, advice) {
+      super(message);
+      this.advice = advice;
+    }
+  }
 
-  function loadScript(src) {
+  const REBUILD = "Rebuild the book with `make book` to restore it.";
+  const FROM_DISK = "If the file is there, this browser may not let a page opened from disk (file://) " +
+    "read it: serve the book instead (`python -m http.server --directory _build/html`) and open this page " +
+    "through http://localhost:8000.";
+
+  function missing(file, orDamaged = false) {
+    return new Unavailable(`_static/${file} is missing from this build of the book${orDamaged ? ", or damaged" : ""}`,
+                           REBUILD + (location.protocol === "file:" ? " " + FROM_DISK : ""));
+  }
+
+  function damaged(file, how, cause) {
+    if (cause !== undefined) console.warn(`lmlab-sampler: _static/${file} is damaged:`, cause);
+    return new Unavailable(`_static/${file} in this build of the book is damaged (${how})`, REBUILD);
+  }
+
+  /* A script of ours that does not run (cut short, say) reports a SyntaxError to the window as it
+   * runs, not to its loader: catch it there, by the script running at that moment, and let its
+   * loader say which file is damaged. Errors of every other script are left alone. */
+  const broken = new Map(); // script element → the error it raised as it ran
+  window.addEventListener("error", (event) => {
+    const el = document.currentScript;
+    if (el && el.dataset.lmlabFile) {
+      event.preventDefault();
+      broken.set(el, event.error || event.message);
+    }
+  });
+
+  function loadScript(file) {
     return new Promise((resolve, reject) => {
       const el = document.createElement("script");
-      el.src = src;
+      el.src = STATIC + file;
       el.async = false;
-      el.onload = resolve;
-      el.onerror = () => reject(new Unavailable("missing from this build: " + src.slice(STATIC.length)));
+      el.dataset.lmlabFile = file;
+      el.onload = () => (broken.has(el)
+        ? reject(damaged(file, "it does not run: a file cut short or changed after the build", broken.get(el)))
+        : resolve());
+      el.onerror = () => reject(missing(file));
       document.head.appendChild(el);
     });
   }
+
+  /* What a file of ours put in window.lmlabAssets under `key`, if `ok` accepts it. */
+  function asset(file, key, ok, what) {
+    const value = (window.lmlabAssets || {})[key];
+    if (!ok(value)) throw damaged(file, `it holds no ${what}`, `lmlabAssets.${key} is ${typeof value}`);
+    return value;
+  }
+
+  function decodeBase64(file, text) {
+    try {
+      return fromBase64(text);
+    } catch (err) {
+      throw damaged(file, "its contents are not the text the build writes", err);
+    }
+  }
+
+  const isText = (v) => typeof v === "string" && v.length > 0;
+  const isCount = (v) => Number.isInteger(v) && v > 0;
+  const isMeta = (m) => m !== null && typeof m === "object" && typeof m.runtime === "boolean" &&
+    Array.isArray(m.vocab) && m.vocab.length > 0 && Array.isArray(m.inputs) && Array.isArray(m.outputs) &&
+    m.inputs.length === m.outputs.length &&
+    ["ctx", "heads", "head_dim", "sample_chars", "shown_samples"].every((name) => isCount(m[name]));
 
   function fromBase64(text) {
     if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
@@ -56,6 +120,16 @@
     const q = s.includes("'") && !s.includes('"') ? '"' : "'";
     const body = s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\r/g, "\\r");
     return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+  }
+
+  /* A row of logits less its largest, so that temperature divides (logits − max) / T, as
+   * lmlab.sampling does: 0 at the argmax and ≤ 0 elsewhere, so a tiny positive T (1e-320, below
+   * which logits / T overflows) tends to greedy decoding, ties sharing the mass, and never gives
+   * Infinity − Infinity. The distribution is the same for every T where nothing overflows. */
+  function centred(row) {
+    let max = -Infinity;
+    for (const z of row) max = Math.max(max, z);
+    return Float64Array.from(row, (z) => z - max);
   }
 
   /* The exported GPT under ONNX Runtime Web: (ids, each layer's past keys and values) → (logits,
@@ -105,7 +179,7 @@
       const out = await this.session.run(feeds);
       const V = this.V, logits = out.logits.data, cache = this.outputs.map((name) => out[name]);
       return {
-        last: rows.map((_, b) => logits.subarray(((b + 1) * T - 1) * V, (b + 1) * T * V)),
+        last: rows.map((_, b) => centred(logits.subarray(((b + 1) * T - 1) * V, (b + 1) * T * V))),
         cache,
         length: cache[0].dims[2],
       };
@@ -116,7 +190,9 @@
       const key = rows + ":" + ids.join(",");
       if (!this.prompts.has(key)) {
         if (this.prompts.size >= 4) this.prompts.delete(this.prompts.keys().next().value);
-        this.prompts.set(key, this.run(Array.from({ length: rows }, () => ids), null));
+        const run = this.run(Array.from({ length: rows }, () => ids), null);
+        run.catch(() => this.prompts.delete(key)); // a failed run is not kept: the next move retries
+        this.prompts.set(key, run);
       }
       return this.prompts.get(key);
     }
@@ -157,32 +233,48 @@
     const phases = (api.phases = {});
     const mark = (name) => { phases[name] = performance.now() - api.loadStartedAt; };
     loading = (async () => {
-      await loadScript(STATIC + "sampler/meta.js");
-      const assets = window.lmlabAssets, meta = assets.meta;
+      await loadScript("sampler/meta.js");
+      const meta = asset("sampler/meta.js", "meta", isMeta, "description of the model");
       if (!meta.runtime) {
-        throw new Unavailable("this build of the book has no ONNX Runtime Web (npm was missing when it was built)");
+        throw new Unavailable("this build of the book has no ONNX Runtime Web (npm was missing when it was built)",
+                              "Install npm and rebuild the book with `make book` to add it.");
       }
       // the weights and the runtime side by side; the WebAssembly inflates as soon as it is there
-      const wasm = loadScript(STATIC + "ort/ort-wasm.js").then(() => {
+      const wasm = loadScript("ort/ort-wasm.js").then(() => {
         mark("wasm script");
-        return gunzip(fromBase64(assets.ortWasm));
+        const bytes = decodeBase64("ort/ort-wasm.js", asset("ort/ort-wasm.js", "ortWasm", isText, "WebAssembly"));
+        return gunzip(bytes).catch((err) => {
+          throw damaged("ort/ort-wasm.js", "its WebAssembly does not unpack", err);
+        });
       });
       wasm.catch(() => {}); // reported once, below
-      await Promise.all([loadScript(STATIC + "ort/ort.wasm.min.js"), loadScript(STATIC + "ort/ort-glue.js"),
-                         loadScript(STATIC + "sampler/model.js")]);
+      await Promise.all([loadScript("ort/ort.wasm.min.js"), loadScript("ort/ort-glue.js"),
+                         loadScript("sampler/model.js")]);
       mark("scripts");
+      if (typeof ort !== "object" || !ort.InferenceSession) {
+        throw damaged("ort/ort.wasm.min.js", "it does not define ONNX Runtime Web", typeof ort);
+      }
+      const glue = asset("ort/ort-glue.js", "ortGlue", isText, "loader for the WebAssembly");
+      const weights = decodeBase64("sampler/model.js", asset("sampler/model.js", "model", isText, "model"));
       ort.env.logLevel = "error";
       ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which no file:// page has
       ort.env.wasm.proxy = false;
       ort.env.wasm.wasmBinary = await wasm;
       mark("wasm bytes");
-      ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(new Blob([assets.ortGlue], { type: "text/javascript" })) };
-      const session = await ort.InferenceSession.create(fromBase64(assets.model),
-                                                        { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(new Blob([glue], { type: "text/javascript" })) };
+      let session;
+      try {
+        session = await ort.InferenceSession.create(weights, { executionProviders: ["wasm"],
+                                                               graphOptimizationLevel: "all" });
+      } catch (err) { // the runtime that does not start, or a model it cannot read
+        throw /backend/i.test(String(err && err.message))
+          ? damaged("ort/ort-glue.js or _static/ort/ort-wasm.js", "ONNX Runtime Web does not start from them", err)
+          : damaged("sampler/model.js", "ONNX Runtime Web cannot read the model in it", err);
+      }
       mark("session");
       const model = new Model(session, meta);
-      delete assets.ortWasm; // the runtime holds its own copies now
-      delete assets.model;
+      delete window.lmlabAssets.ortWasm; // the runtime holds its own copies now
+      delete window.lmlabAssets.model;
       api.model = model;
       api.readyAt = performance.now();
       return model;
@@ -202,9 +294,39 @@
     };
   }
 
+  /* Plain text into an element, with `commands` in backquotes as <code>: never read as markup. */
+  function say(el, text) {
+    el.replaceChildren(...text.split("`").map((part, i) => {
+      if (i % 2 === 0) return part;
+      const code = document.createElement("code");
+      code.textContent = part;
+      return code;
+    }));
+  }
+
   function charLabel(c) {
     return { " ": "␣", "\n": "↵", "\t": "⇥" }[c] || c;
   }
+
+  /* Text for a plotly title, tick or hover label: plotly reads a subset of HTML there (<i>, <b>,
+   * <br>, <a href>, entities), so a prompt's "<", ">" and "&" reach it as entities, shown as typed. */
+  function plotlyText(s) {
+    return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  /* A knob outside what the panel can sample: a slider's range widened through the page (by an
+   * extension, or a curious reader), or a seed the generator would wrap onto another (it takes
+   * 32 bits). Its message names the knob, its value and its range. */
+  class KnobError extends RangeError {}
+
+  const KNOBS = { // name → [label, allowed, range in words]
+    temperature: ["T", (t) => t >= 0 && t < Infinity, "0 (greedy) or more"],
+    k: ["top-k's position", (i) => Number.isInteger(i) && i >= 0 && i < K_VALUES.length,
+        `a whole number from 0 (k = 1) to ${K_VALUES.length - 1} (k = all)`],
+    top_p: ["top-p", (p) => p > 0 && p <= 1, "in (0, 1]"],
+    min_p: ["min-p", (p) => p >= 0 && p <= 1, "in [0, 1]"],
+    seed: ["seed", (s) => Number.isInteger(s) && s >= 0 && s < 2 ** 32, "a whole number from 0 to 4294967295"],
+  };
 
   class Panel {
     constructor(root) {
@@ -224,21 +346,32 @@
       this.timings = { draw: [], sample: [] };
       this.draws = 0;
       this.sampled = 0;
-      this.state = null; // {ids, logits}: the prompt the figure shows
+      this.state = null; // {ids, logits}: the prompt as it stands, once the model could read it
+      this.shown = null; // {ids, logits, options}: what the figure and the samples show
+      this.problems = { prompt: "", knobs: "", run: "" }; // the message line shows the first
       this.busy = false;
       this.showValues();
       root.dataset.state = "loading";
     }
 
+    /* The knobs as the filters take them; a KnobError when one is out of range. */
     options() {
+      for (const [name, [label, allowed, range]] of Object.entries(KNOBS)) {
+        const value = this.inputs[name].value;
+        if (!allowed(Number(value))) {
+          throw new KnobError(`${label} = ${value} is out of range: ${label} must be ${range}. ` +
+                              "Bring it back into range; the figure and samples below are the last ones drawn.");
+        }
+      }
       const v = (name) => Number(this.inputs[name].value);
       return { temperature: v("temperature"), topK: K_VALUES[v("k")], topP: v("top_p"), minP: v("min_p") };
     }
 
     showValues() {
       const k = K_VALUES[Number(this.inputs.k.value)];
-      const shown = { k: k === null ? "all" : k, temperature: this.inputs.temperature.value,
-                      top_p: this.inputs.top_p.value, min_p: this.inputs.min_p.value };
+      const shown = { k: k === null ? "all" : k === undefined ? "?" : k, // "?": out of range, as the message says
+                      temperature: this.inputs.temperature.value, top_p: this.inputs.top_p.value,
+                      min_p: this.inputs.min_p.value };
       for (const [name, value] of Object.entries(shown)) {
         const out = this.root.querySelector(`output[for="${this.inputs[name].id}"]`);
         if (out) out.textContent = value + (name === "temperature" && Number(value) === 0 ? " (greedy)" : "");
@@ -259,15 +392,44 @@
       else delete this.root.dataset.busy;
     }
 
+    /* The message line: what is wrong now (the prompt first), or nothing. */
+    report() {
+      const message = this.problems.prompt || this.problems.knobs || this.problems.run;
+      this.error.textContent = message;
+      if (message) this.root.dataset.error = message;
+      else delete this.root.dataset.error;
+    }
+
+    /* No samples pending: the figure and samples shown stay as they are. */
+    halt() {
+      clearTimeout(this.pending);
+      this.setBusy(false);
+    }
+
+    /* An error while drawing or sampling, on the message line in place of a silent panel. Newer
+     * moves own the panel (`version`), so an older failure is not reported over them. */
+    fail(err, version, doing) {
+      if (version !== this.version) return;
+      this.version += 1; // what is left of this move stops
+      this.halt();
+      console.error(err);
+      this.problems.run = `The panel could not ${doing} (${err && err.message ? err.message : err}). ` +
+        "Move a knob to try again, or reload the page.";
+      this.report();
+    }
+
     async start() {
-      try {
+      try { // the page's own scripts first: without them the panel would be dead
+        if (typeof Plotly !== "object") throw missing("plotly.min.js", true);
+        if (typeof lmlabFilters !== "object") throw missing("lmlab-filters.js", true);
         this.model = await loadModel();
       } catch (err) {
         this.root.dataset.state = "off";
         this.root.classList.add("lmlab-sampler-off");
-        this.status.textContent = err instanceof Unavailable
-          ? `The live panel is not in this build (${err.message}); the static figure below still works.`
-          : `The live panel could not start (${err.message || err}); the static figure below still works.`;
+        say(this.status, err instanceof Unavailable
+          ? `The live panel cannot start: ${err.message}. ${err.advice} The static figure below still works.`
+          : `The live panel could not start (${err.message || err}). Reload the page; if that does not help, ` +
+            "rebuild the book with `make book`. The static figure below still works.");
         if (!(err instanceof Unavailable)) console.error(err);
         return;
       }
@@ -283,8 +445,10 @@
         this.inputs.seed.value = (Number(this.inputs.seed.value) || 0) + 1;
         this.moved({ redraw: false, delay: 0 });
       });
-      new MutationObserver(() => this.state && this.draw()).observe(document.documentElement,
-                                                                    { attributes: true, attributeFilter: ["data-theme"] });
+      // a new theme redraws what is shown, in its colours: the same prompt, knobs and samples
+      const redraw = () => this.draw(this.shown).catch((err) => this.fail(err, this.version, "draw the figure"));
+      new MutationObserver(() => this.shown && redraw()).observe(document.documentElement,
+                                                                 { attributes: true, attributeFilter: ["data-theme"] });
       this.status.textContent = "Chapter 5's trained model, running in this page (ONNX Runtime Web, WebAssembly); " +
         `loaded in ${((api.readyAt - api.loadStartedAt) / 1000).toFixed(2)} s.`;
       this.root.dataset.state = "ready";
@@ -297,43 +461,73 @@
       let ids;
       try {
         ids = this.model.encode(this.promptText());
-      } catch (err) { // a character the model never saw: say so, and keep the last figure
-        this.error.textContent = err.message;
-        this.root.dataset.error = err.message;
+      } catch (err) { // a character the model never saw: say so, and keep the last figure and samples
+        this.problems.prompt = err.message;
+        this.report();
+        this.halt();
         return;
       }
-      this.error.textContent = "";
-      delete this.root.dataset.error;
-      const first = await this.model.prompt(ids, this.model.shownSamples);
+      this.problems.prompt = "";
+      let first;
+      try {
+        first = await this.model.prompt(ids, this.model.shownSamples);
+      } catch (err) {
+        this.fail(err, version, "read the prompt");
+        return;
+      }
       if (version !== this.version) return;
       this.state = { ids, logits: first.last[0] };
-      await this.draw(performance.now());
-      this.resample(version, 0);
+      this.refresh(version, { started: performance.now(), delay: 0 });
     }
 
-    /* A slider moved: redraw the distribution now, sample when the slider rests. */
+    /* A knob moved: redraw the distribution now, sample when the slider rests. While the prompt
+     * holds a character the model never saw, nothing moves until it is fixed. */
     moved({ redraw = true, delay = SAMPLE_DELAY_MS, started = performance.now() } = {}) {
       this.showValues();
-      if (!this.state || this.root.dataset.error) return;
-      const version = ++this.version;
-      if (redraw) this.draw(started);
-      this.resample(version, delay);
+      if (!this.state || this.problems.prompt) return;
+      this.refresh(++this.version, { redraw, delay, started });
     }
 
-    async draw(started) {
-      const m = this.model, o = this.options(), colors = themeColors();
-      const probs = lmlabFilters.softmax(this.state.logits);
-      const kept = lmlabFilters.distribution(this.state.logits, o);
+    /* The figure and fresh samples of the prompt at the knobs as they stand, or the knob's
+     * message and the last figure and samples kept. A seed's move (`redraw` false) keeps the
+     * figure, when it shows this prompt at these knobs. */
+    refresh(version, { redraw = true, delay = 0, started } = {}) {
+      let options;
+      try {
+        options = this.options();
+        this.problems.knobs = "";
+      } catch (err) {
+        if (!(err instanceof KnobError)) throw err;
+        this.problems.knobs = err.message;
+      }
+      this.problems.run = "";
+      this.report();
+      if (!options) {
+        this.halt();
+        return;
+      }
+      const view = { ids: this.state.ids, logits: this.state.logits, options };
+      const same = this.shown && this.shown.logits === view.logits &&
+        JSON.stringify(this.shown.options) === JSON.stringify(options);
+      this.shown = view;
+      if (redraw || !same) this.draw(view, started).catch((err) => this.fail(err, version, "draw the figure"));
+      this.resample(view, version, delay);
+    }
+
+    async draw(view, started) {
+      const m = this.model, colors = themeColors();
+      const probs = lmlabFilters.softmax(view.logits);
+      const kept = lmlabFilters.distribution(view.logits, view.options);
       const top = Array.from(probs, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b).slice(0, TOP);
-      const x = top.map((i) => charLabel(m.vocab[i]));
+      const x = top.map((i) => plotlyText(charLabel(m.vocab[i])));
       const bar = (name, values, color) => ({ type: "bar", name, x, y: top.map((i) => values[i]), marker: { color },
                                               hovertemplate: "%{x}: %{y:.3f}<extra>" + name + "</extra>" });
-      const text = this.promptText();
+      const title = "next character after …" + pyRepr(m.decode(view.ids).slice(-24));
       const layout = {
         barmode: "overlay", height: 320, margin: { l: 50, r: 10, t: 30, b: 60 }, hovermode: "closest",
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: colors.text, size: 12 },
         legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
-        xaxis: { title: { text: "next character after …" + pyRepr(text.slice(-24)) }, gridcolor: colors.grid,
+        xaxis: { title: { text: plotlyText(title) }, gridcolor: colors.grid,
                  tickfont: { family: "monospace", size: 11 }, automargin: true },
         yaxis: { title: { text: "probability" }, gridcolor: colors.grid, rangemode: "tozero" },
       };
@@ -345,15 +539,24 @@
       this.root.dataset.draws = this.draws;
     }
 
-    /* Fresh samples after `delay` ms, unless a newer move comes first; `busy` until they are shown. */
-    resample(version, delay) {
+    /* Fresh samples of `view` after `delay` ms, unless a newer move comes first; `busy` until
+     * they are shown, or until an error is. */
+    resample(view, version, delay) {
       clearTimeout(this.pending);
       this.setBusy(true);
+      const seed = Number(this.inputs.seed.value); // checked with the knobs: "" is 0
       this.pending = setTimeout(async () => {
+        if (version !== this.version) return; // a newer move has taken over
         const m = this.model, started = performance.now();
-        const texts = await m.generate(this.state.ids, this.options(), Number(this.inputs.seed.value) || 0,
-                                       m.sampleChars, m.shownSamples, () => version === this.version);
-        if (texts === null || version !== this.version) return;
+        let texts;
+        try {
+          texts = await m.generate(view.ids, view.options, seed, m.sampleChars, m.shownSamples,
+                                   () => version === this.version);
+        } catch (err) {
+          this.fail(err, version, "draw samples");
+          return;
+        }
+        if (texts === null || version !== this.version) return; // a newer move has taken over
         const took = performance.now() - started;
         this.timings.sample.push(took);
         this.samples.replaceChildren(...texts.map((t) => {

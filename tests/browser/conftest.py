@@ -158,17 +158,26 @@ def book_root() -> Path:
     return root
 
 
+@contextlib.contextmanager
+def serve(root: Path):
+    """A folder served over http on 127.0.0.1 at a free port, as long as the block runs; gives the
+    base URL (ending in /)."""
+    server = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
+    thread = threading.Thread(target=server.serve_forever, name=f"serve {root.name}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def book_server(book_root) -> str:
     """The built book served over http on 127.0.0.1 at a free port; yields the base URL (ending in /)."""
-    root = book_root
-    server = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, name="book-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve(book_root) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,20 +8,26 @@ the page under ONNX Runtime Web, opened from disk (file://) and served on 127.0.
   moves to the next seed;
 - the JavaScript filters agree with `lmlab.sampling.filter_logits` on a case table (the unit
   tests' cases and random logits with ties): the same kept sets, probabilities within 1e-6;
-- a character outside the vocabulary shows CharTokenizer's own message and keeps the last figure;
-- it reads in dark mode and at a 400-px-wide viewport; and a build without ONNX Runtime Web shows
-  a one-line notice beside the static twin.
+- a character outside the vocabulary shows CharTokenizer's own message and keeps the last figure,
+  through later knob moves and a change of theme, and no text of a prompt is read as markup;
+- a tiny positive temperature (1e-320, below which logits / T overflows) tends to greedy decoding;
+  a knob widened through the page past its range says so on the message line and frees the panel;
+- it reads in dark mode and at a 400-px-wide viewport; and a build without ONNX Runtime Web, or with
+  a file missing or damaged, shows a one-line notice in plain words beside the static twin.
 
 Run with `make browser` (smoke build) or `make browser-book` (the full build). Screenshots land in
 _build/screenshots/sampler-*.png.
 """
 
+import contextlib
 import json
 import os
 import shutil
 
 import pytest
 import torch
+from conftest import serve
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lmlab.corpus import CharTokenizer
 from lmlab.sampling import filter_logits
@@ -40,7 +46,9 @@ STATE = """() => {
             error: root.querySelector('.lmlab-sampler-error').textContent,
             status: root.querySelector('.lmlab-sampler-status').textContent,
             bars: (gd.data || []).map(t => Array.from(t.y)),
-            texts: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => p.textContent)};
+            texts: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => p.textContent),
+            title: (gd.querySelector('.g-xtitle') || {}).textContent, busy: root.dataset.busy || null,
+            italics: gd.querySelectorAll('[style*="italic"], tspan[font-style]').length};
 }"""
 
 
@@ -194,6 +202,115 @@ def test_a_bad_character_shows_the_message_and_keeps_the_last_figure(tab, origin
     no_problems(tab, f"{origin}: a bad character")
 
 
+def press(page, name: str, keys: list[str], **attributes) -> None:
+    """Set a control's attributes through the page (as an extension or a curious reader can: a
+    slider's min, max or step), then press keys on it, as a reader would."""
+    control = page.locator(f'{PANEL} [name="{name}"]')
+    control.scroll_into_view_if_needed()
+    if attributes:
+        control.evaluate("(el, attrs) => Object.entries(attrs).forEach(([k, v]) => el.setAttribute(k, v))", attributes)
+    control.focus()
+    for key in keys:
+        page.keyboard.press(key)
+
+
+def test_a_bad_prompt_then_a_knob_then_the_theme_keep_the_figure_with_its_samples(tab, book_server, screenshots):
+    """Issue 28, case 9: the figure must never show another prompt or other knobs than its samples,
+    and a prompt's text must never be read as markup by plotly."""
+    page, alerts = tab.page, []
+    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    before = open_sampler(tab, book_server + PAGE)
+    assert before["title"] and before["italics"] == 0, before["title"]
+    prompt = page.locator(f'{PANEL} [name="prompt"]')
+    prompt.scroll_into_view_if_needed()
+    prompt.fill(prompt.input_value() + "<img src=x onerror=alert(1)><i>it</i>")
+    page.wait_for_function(f"() => document.querySelector('{PANEL}').dataset.error", timeout=10_000)
+    press(page, "temperature", ["ArrowLeft"] * 4)  # T = 0.8 while the prompt cannot be read
+    page.wait_for_timeout(300)
+    light = page.evaluate("() => document.querySelector('.lmlab-sampler-figure').layout.font.color")
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    page.wait_for_function("(light) => document.querySelector('.lmlab-sampler-figure').layout.font.color !== light",
+                           arg=light, timeout=10_000)
+    page.wait_for_timeout(200)
+    dark = state(page)
+    page.locator(PANEL).screenshot(path=str(screenshots / "sampler-bad-prompt-dark.png"))
+    assert dark["title"] == before["title"], f"the figure's title became {dark['title']!r}"
+    assert dark["italics"] == 0, "text from the prompt was rendered as markup"
+    assert dark["bars"] == before["bars"] and dark["texts"] == before["texts"], (
+        "the figure was redrawn at other knobs than its samples")
+    assert dark["busy"] is None and "not in the tokenizer's" in dark["error"], dark
+    # a prompt the model can read, with what plotly would take for markup: shown as typed, at T = 0.8
+    text = "&lt;i&gt;x &amp;"  # within the window the model reads at every budget
+    prompt.fill(text)
+    fixed = settle(page, dark)
+    assert fixed["error"] == "" and fixed["italics"] == 0, fixed
+    assert fixed["title"].replace("\xa0", " ") == "next character after …" + repr(text), fixed["title"]
+    agree = page.evaluate("""() => { const p = lmlabSampler.panels[0];
+        return JSON.stringify(p.shown.options) === JSON.stringify(p.options()) && p.shown.ids === p.state.ids
+               && p.options().temperature === 0.8; }""")
+    assert agree, "the figure does not show the prompt and the knobs as they stand"
+    assert not alerts
+    no_problems(tab, "a bad prompt, a knob, the theme")
+
+
+def test_a_tiny_temperature_tends_to_greedy(tab, book_root):
+    """Issue 28, case 7: (logits − max) / T, so a positive T too small for logits / T (1e-320 in
+    float64; 1e-39 in torch's float32) puts all the mass on the argmax, as T = 0 does."""
+    page = tab.page
+    open_sampler(tab, (book_root / PAGE).as_uri())
+    before = state(page)
+    press(page, "temperature", ["Home"], min="0")
+    greedy = settle(page, before)
+    for tiny in ("1e-39", "1e-320"):
+        press(page, "temperature", ["Home", "ArrowRight"], step=tiny, max="1")
+        shown = settle(page, greedy)
+        assert page.locator(f'{PANEL} [name="temperature"]').input_value() == tiny
+        assert all(y == y for y in shown["bars"][1]), f"T = {tiny}: NaN bars {shown['bars'][1][:4]}"
+        assert shown["bars"][1] == greedy["bars"][1], f"T = {tiny}: {shown['bars'][1][:4]} is not greedy's"
+        assert shown["texts"] == greedy["texts"], f"T = {tiny}: {shown['texts']} is not the greedy text"
+        greedy = shown
+    no_problems(tab, "a tiny temperature")
+
+
+# a slider widened through the page, the key that takes it out of the panel's range, what the
+# message must say, and the key that brings it back; and a seed past the generator's 32 bits
+WIDENED = [("temperature", {"min": "-1"}, "Home", "T = -1", "0 (greedy) or more", "End"),
+           ("top_p", {"min": "0"}, "Home", "top-p = 0", "in (0, 1]", "End"),
+           ("min_p", {"max": "2"}, "End", "min-p = 2", "in [0, 1]", "Home"),
+           ("k", {"max": "30"}, "End", "top-k's position = 30", "from 0 (k = 1) to 23 (k = all)", "Home"),
+           ("seed", None, "4294967296", "seed = 4294967296", "from 0 to 4294967295", "0")]
+
+
+def test_a_slider_widened_past_its_range_says_so_and_frees_the_panel(tab, book_server, screenshots):
+    """Issue 28, case 10: every error in drawing or sampling reaches the panel's message line, the
+    panel is not left busy, and it works again once the slider is back in range."""
+    page = tab.page
+    last = open_sampler(tab, book_server + PAGE)
+    for name, widen, key, said, allowed, back in WIDENED:
+        if name == "seed":
+            page.locator(f'{PANEL} [name="seed"]').fill(key)
+        else:
+            press(page, name, [key], **widen)
+        with contextlib.suppress(PlaywrightTimeout):  # the asserts below say what is wrong
+            page.wait_for_function(f"""() => {{ const r = document.querySelector('{PANEL}');
+                return r.dataset.error && !r.dataset.busy; }}""", timeout=5_000)
+        page.wait_for_timeout(200)
+        out = state(page)
+        page.locator(PANEL).screenshot(path=str(screenshots / f"sampler-out-of-range-{name}.png"))
+        assert said in out["error"] and allowed in out["error"], (
+            f"{name}: the message line says {out['error']!r}; {tab.problems()}")
+        assert out["busy"] is None and out["bars"] == last["bars"] and out["texts"] == last["texts"], (
+            f"{name}: the panel did not keep its last figure and samples, free")
+        assert not tab.problems(), f"{name}: {tab.problems()}"
+        if name == "seed":
+            page.locator(f'{PANEL} [name="seed"]').fill(back)
+        else:
+            press(page, name, [back])
+        last = settle(page, {**out, "draws": -1} if name == "seed" else out)
+        assert last["error"] == "", f"{name}: back in range, the message line still says {last['error']!r}"
+    no_problems(tab, "sliders widened past their range")
+
+
 def filter_cases() -> list[dict]:
     """Rows of logits and filter settings, and what `filter_logits` keeps of them (in float64): the
     unit tests' cases, and random logits rounded to one decimal, so that many are tied."""
@@ -277,23 +394,36 @@ def test_dark_mode_and_a_phone_screen(tab, book_server, screenshots):
     no_problems(tab, "400 px, dark mode")
 
 
-@pytest.fixture
-def book_without_runtime(book_root, tmp_path):
-    """The chapter's page in a copy of the book whose meta.js says the build had no ONNX Runtime
-    Web, as a build without npm writes it; the rest of _static is linked, not copied."""
-    root = tmp_path / "html"
+def book_copy(book_root, root, changed: dict[str, bytes | None]):
+    """The chapter's page in a copy of the book at `root` whose files in _static (at its top, in
+    sampler/ and in ort/) are those of `changed` (new contents, or None for a file removed) and the
+    book's own otherwise, linked, not copied."""
     (root / "book" / "sampling").mkdir(parents=True)
     shutil.copy(book_root / PAGE, root / PAGE)
     static = root / "_static"
     static.mkdir()
     for entry in (book_root / "_static").iterdir():
-        if entry.name not in ("sampler", "ort"):
+        if entry.name not in ("sampler", "ort", *changed):
             os.symlink(entry, static / entry.name)
+    for folder in ("sampler", "ort"):
+        (static / folder).mkdir()
+        for entry in (book_root / "_static" / folder).iterdir():
+            if f"{folder}/{entry.name}" not in changed:
+                os.symlink(entry, static / folder / entry.name)
+    for name, contents in changed.items():
+        if contents is not None:
+            (static / name).write_bytes(contents)
     os.symlink(book_root / "searchindex.js", root / "searchindex.js")
-    (static / "sampler").mkdir()
-    meta = (book_root / "_static" / "sampler" / "meta.js").read_text(encoding="utf-8")
-    (static / "sampler" / "meta.js").write_text(meta.replace('"runtime": true', '"runtime": false'), encoding="utf-8")
     return root
+
+
+@pytest.fixture
+def book_without_runtime(book_root, tmp_path):
+    """The chapter's page in a copy of the book whose meta.js says the build had no ONNX Runtime
+    Web, as a build without npm writes it."""
+    meta = (book_root / "_static" / "sampler" / "meta.js").read_bytes()
+    return book_copy(book_root, tmp_path / "html", {"sampler/meta.js": meta.replace(b'"runtime": true',
+                                                                                    b'"runtime": false')})
 
 
 def test_a_build_without_the_runtime_shows_a_notice_and_the_static_twin(tab, book_without_runtime, screenshots):
@@ -310,3 +440,44 @@ def test_a_build_without_the_runtime_shows_a_notice_and_the_static_twin(tab, boo
     assert twins >= 1, "the static twin is not on the page"
     page.locator(PANEL).screenshot(path=str(screenshots / "sampler-no-runtime.png"))
     no_problems(tab, "a build without the runtime")
+
+
+def damage(original: bytes, how: str) -> bytes | None:
+    """A file of the build cut in half (a copy that stopped), emptied, garbled (the same key, with
+    text that is not what the build wrote), or missing (None)."""
+    if how == "garbled":
+        return original[: original.index(b"] = ") + 4] + b'"' + b"AAAA" * 256 + b'";\n'
+    return {"cut": original[: len(original) // 2], "emptied": b"", "missing": None}[how]
+
+
+# (origin, file, damage): each way the loader can fail, over file:// where a script's error
+# reaches the page as a bare "Script error.", and one over http where it is a SyntaxError
+DAMAGED = [("file", "sampler/meta.js", "cut"), ("http", "sampler/meta.js", "cut"),
+           ("file", "sampler/model.js", "emptied"), ("file", "ort/ort-wasm.js", "garbled"),
+           ("file", "ort/ort.wasm.min.js", "missing"), ("file", "lmlab-filters.js", "missing")]
+TECHNICAL = ["Cannot read", "undefined", "input argument", "Failed to fetch", "ERROR_CODE", "is not defined",
+             "SyntaxError", "Script error", "Unexpected"]
+
+
+@pytest.mark.parametrize(("origin", "file", "how"), DAMAGED, ids=["-".join(d) for d in DAMAGED])
+def test_a_damaged_file_says_what_is_wrong_and_what_to_do(tab, origin, file, how, book_root, tmp_path, screenshots):
+    """Issue 28, case 11: the notice names the file, says it is missing or damaged and what to do
+    (rebuild the book; over file://, for a file that seems missing, serve it), in plain words, and
+    nothing is thrown at the console."""
+    root = book_copy(book_root, tmp_path / "html", {file: damage((book_root / "_static" / file).read_bytes(), how)})
+    with contextlib.ExitStack() as stack:
+        url = (root / PAGE).as_uri() if origin == "file" else stack.enter_context(serve(root)) + PAGE
+        tab.page.goto(url, wait_until="load", timeout=READY_MS)
+        tab.page.wait_for_function(f"() => document.querySelector('{PANEL}').dataset.state !== 'loading'",
+                                   timeout=READY_MS)
+        status = tab.page.locator(f"{PANEL} .lmlab-sampler-status").text_content()
+        started = tab.page.locator(PANEL).get_attribute("data-state")
+        assert started == "off", f"a panel that cannot work is {started}: {status!r}; {tab.problems()}"
+        problems = [p for p in tab.problems() if not (how == "missing" and "Failed to load resource" in p)]
+        name = f"sampler-{origin}-{how}-{file.replace('/', '-')}.png"
+        tab.page.locator(PANEL).screenshot(path=str(screenshots / name))
+    said = [f"_static/{file}", "missing" if how == "missing" else "damaged", "make book", "static figure"]
+    said += ["http.server"] if how == "missing" and origin == "file" else []
+    assert all(words in status for words in said), f"the notice does not say {said}: {status!r}"
+    assert not [w for w in TECHNICAL if w in status], f"a technical notice: {status!r}"
+    assert not problems, f"{origin} {file} {how}: " + "; ".join(problems)
