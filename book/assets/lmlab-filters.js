@@ -47,12 +47,17 @@
 
   /* One row of logits after temperature and truncation; options {temperature, topK, topP, minP},
    * each optional (null or undefined: that filter is off). The temperature must be > 0 here:
-   * greedy decoding (T = 0) is the sampler's business, as in lmlab. */
+   * greedy decoding (T = 0) is the sampler's business, as in lmlab. As lmlab.sampling does, T
+   * divides the logits less their maximum: 0 at the argmax and ≤ 0 elsewhere, so a tiny T (below
+   * about 1e-308, where logits / T overflows to Infinity − Infinity = NaN) tends to greedy
+   * decoding, tied maxima sharing the mass; the distribution is the same at every other T. */
   function filterLogits(logits, options) {
     const o = options || {};
     const temperature = o.temperature == null ? 1 : o.temperature;
     check("temperature", temperature, (t) => t > 0 && t < Infinity, "in (0, inf)");
-    let z = Float64Array.from(logits, (x) => x / temperature);
+    let max = -Infinity;
+    for (const x of logits) max = Math.max(max, x);
+    let z = Float64Array.from(logits, (x) => (x - max) / temperature);
     if (o.topK != null) {
       check("topK", o.topK, (k) => Number.isInteger(k) && k >= 1, "an integer ≥ 1");
       if (o.topK < z.length) {

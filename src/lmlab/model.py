@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmlab import mup
-from lmlab.checks import check_choice, check_fraction, check_int, check_positive, check_positive_int
+from lmlab import footprint, mup
+from lmlab.checks import check_choice, check_fraction, check_int, check_positive, check_positive_int, check_seed
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,8 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig, seed: int = 0):
         super().__init__()
+        check_seed("seed", seed)
+        footprint.check_model(config, param_count)  # before anything is allocated
         self.config = cfg = config
         self.tok = nn.Embedding(cfg.vocab_size, cfg.width)
         self.pos = nn.Embedding(cfg.ctx, cfg.width)
@@ -231,6 +233,7 @@ class GPT(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, seed: int = 0):
         """Init every parameter from the μP table; the same seed gives the same model anywhere."""
+        check_seed("seed", seed)
         cfg, g = self.config, torch.Generator().manual_seed(seed)
         for name, p in self.named_parameters():
             kind = self.param_kind(name)

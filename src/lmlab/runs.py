@@ -28,7 +28,7 @@ import lmlab.history
 import lmlab.model
 import lmlab.mup
 from lmlab.cache import Cache, key, source_fingerprint
-from lmlab.checks import check_fraction, check_int, check_positive_int
+from lmlab.checks import check_fraction, check_positive_int, check_seed
 from lmlab.corpus import ALL, CharDataset, shakespeare
 from lmlab.device import device
 from lmlab.history import History
@@ -97,7 +97,7 @@ class RunSpec:
         if self.train_chars is not ALL:
             check_positive_int("train_chars", self.train_chars)
         check_fraction("val_fraction", self.val_fraction, low_open=True, high_open=True)
-        check_int("seed", self.seed)
+        check_seed("seed", self.seed)
         object.__setattr__(self, "model", plain(self.model))  # one spelling per number: one cache key
         object.__setattr__(self, "train", plain(self.train))
         object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))

@@ -13,8 +13,9 @@ gives the same text whichever device computed the probabilities).
 
 import torch
 
-from lmlab.checks import check_fraction, check_int, check_positive_int, check_range
-from lmlab.model import KVCache, eval_mode, model_device
+from lmlab import footprint
+from lmlab.checks import check_fraction, check_positive_int, check_range, check_seed
+from lmlab.model import KVCache, eval_mode, flops_per_token, model_device
 
 
 def _check_filters(temperature, top_k, top_p, min_p) -> None:
@@ -31,17 +32,24 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
                   top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
     """Logits (…, vocab) after temperature and truncation.
 
-    temperature 0 keeps only the argmax (greedy decoding); top_k keeps every logit ≥ the
-    k-th largest (ties at the k-th are all kept); top_p keeps the smallest set whose
-    probability reaches p, the crossing token included (among tied tokens, the lower id comes
-    first); min_p keeps tokens with
-    probability ≥ min_p × the largest one.
+    temperature 0 keeps only the argmax (greedy decoding: the first one where logits tie). Any
+    other T divides the logits after subtracting their maximum, so the top logit is 0 and the
+    rest ≤ 0 (softmax gives the same distribution; T = 1 returns the logits unchanged). A tiny
+    T sends the rest to −inf, never to inf − inf = NaN: as T → 0 all the mass goes to the
+    argmax, shared equally among tied maxima (where T = 0 takes the first of them).
+
+    top_k keeps every logit ≥ the k-th largest (ties at the k-th are all kept); top_p keeps the
+    smallest set whose probability reaches p, the crossing token included (among tied tokens,
+    the lower id comes first); min_p keeps tokens with probability ≥ min_p × the largest one.
     """
     _check_filters(temperature, top_k, top_p, min_p)
     if temperature == 0:
         keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, logits.argmax(-1, keepdim=True), True)
         return logits.masked_fill(~keep, float("-inf"))
-    logits = logits / temperature
+    if temperature != 1:
+        shifted = logits - logits.amax(-1, keepdim=True)
+        # a T that rounds to 0 in the logits' dtype (5e-324 in float32) would make the top 0 / 0
+        logits = torch.where(shifted == 0, shifted, shifted / temperature)
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -98,6 +106,8 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     _check_filters(temperature, top_k, top_p, min_p)
     check_positive_int("max_new_tokens", max_new_tokens)
     idx = check_ids(model, idx)
+    footprint.check_generation(model.config, *idx.shape, max_new_tokens, model_device(model),
+                               flops_per_token(model.config), kv_cache=kv_cache and not dropout)
     ctx = model.config.ctx
     if idx.shape[1] > ctx:
         raise ValueError(f"prompt must be at most ctx={ctx} tokens long, got {idx.shape[1]}")
@@ -122,10 +132,13 @@ def sample(model, tokenizer, prompt: str, chars: int, num_samples: int = 1, seed
     """`num_samples` continuations of `prompt`, `chars` characters each, reproducible from `seed`
     (drawn from a CPU generator: the same seed gives the same text on any device)."""
     check_positive_int("num_samples", num_samples)
-    check_int("seed", seed)
+    check_seed("seed", seed)
     if not prompt:
         raise ValueError("prompt must contain at least one character, got ''")
-    idx = torch.tensor([tokenizer.encode(prompt)] * num_samples)
+    check_positive_int("chars", chars)
+    footprint.check_generation(model.config, num_samples, len(prompt), chars, model_device(model),
+                               flops_per_token(model.config), ("num_samples", "chars"))
+    idx = torch.tensor([tokenizer.encode(prompt)]).repeat(num_samples, 1)
     out = generate(model, idx, chars, generator=torch.Generator().manual_seed(seed), **filters)
     return [tokenizer.decode(row[len(prompt):]) for row in out.cpu()]
 

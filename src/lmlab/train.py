@@ -25,9 +25,17 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm.auto import tqdm
 
-from lmlab import mup
+from lmlab import footprint, mup
 from lmlab.budget import building_book
-from lmlab.checks import check_choice, check_fraction, check_int, check_positive, check_positive_int, check_range
+from lmlab.checks import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_positive,
+    check_positive_int,
+    check_range,
+    check_seed,
+)
 from lmlab.corpus import eval_windows
 from lmlab.device import device, precision, rng_devices
 from lmlab.history import History
@@ -180,17 +188,18 @@ def train_until(model: GPT, data, cfg: TrainConfig, seed: int = 0, callbacks=(),
                 stop: int | None = None) -> Checkpoint:
     """The loop: train from step 0 (or from `start`) up to step `stop` (default: cfg.steps) and
     return the checkpoint there. The model moves to `lmlab.device()` and ends in eval mode."""
-    check_int("seed", seed)
+    check_seed("seed", seed)
     check_vocab(model, data)
     first, stop = (start.step if start else 0), (cfg.steps if stop is None else stop)
     check_range("stop", stop, first, cfg.steps)
-    dev = device()
-    model.to(dev).train()
+    dev, flops = device(), flops_per_token(model.config)
     prec = precision(dev)
+    footprint.check_training(model, cfg, dev, flops, prec.autocast_dtype is not None)  # memory and time, up front
+    model.to(dev).train()
     opt = mup.optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, fused=prec.fused_adamw)
     scaler = prec.scaler()
     batches = torch.Generator().manual_seed(seed)
-    tokens_per_step, flops = cfg.batch_size * model.config.ctx, flops_per_token(model.config)
+    tokens_per_step = cfg.batch_size * model.config.ctx
     bar = tqdm(total=stop - first, desc=f"width {model.config.width}", leave=False,
                disable=not cfg.progress or building_book())
     with torch.random.fork_rng(devices=rng_devices(dev)):

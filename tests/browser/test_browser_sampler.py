@@ -328,6 +328,8 @@ def filter_cases() -> list[dict]:
     settings += [{"min_p": m} for m in (0.0, 0.05, 0.1, 0.25, 0.4, 0.7, 1.0)]
     settings += [{"temperature": t, **f} for t in (0.2, 0.7, 1.0, 3.0, 20.0)
                  for f in ({}, {"top_k": 2}, {"top_p": 0.7}, {"min_p": 0.1})]
+    # a tiny T (logits / T overflows below about 1e-308 in float64, 1e-38 in float32): greedy, ties sharing
+    settings += [{"temperature": t, **f} for t in (1e-39, 1e-320) for f in ({}, {"top_k": 2}, {"top_p": 0.5})]
     settings += [{"top_k": 4, "top_p": 0.93}, {"top_k": 3, "min_p": 0.6},
                  {"top_k": 3, "top_p": 0.9, "temperature": 0.7},
                  {"temperature": 1.3, "top_k": 5, "top_p": 0.9, "min_p": 0.05}]
