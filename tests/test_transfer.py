@@ -124,3 +124,25 @@ def test_an_ablated_run_trains_the_model_without_its_rule(tiny_data, monkeypatch
     assert got["final_val"] == want.final_val and not got["diverged"]
     plain = train(GPT(spec.model, spec.seed), tiny_data, spec.train, spec.seed)
     assert plain.final_val != want.final_val  # the rule mattered
+
+
+def test_ablated_runs_of_one_shape_train_as_a_group_with_each_rule_undone(tiny_data, monkeypatch):
+    """A sweep hands same-shape ablated runs to `train_ablated_all` together: each is the run
+    `train_ablated` trains alone (to the group's tolerance), its own rule undone."""
+    import math
+
+    from lmlab.model import GPTConfig
+    from lmlab.runs import RunSpec
+    from lmlab.train import TrainConfig
+
+    spec = RunSpec(GPTConfig(tiny_data.vocab_size, ctx=16, width=32, depth=1, heads=2, param="mup", base_width=16),
+                   TrainConfig(steps=4, batch_size=2, lr=1e-2, eval_every=4, eval_batches=1, progress=False))
+    monkeypatch.setattr(RunSpec, "data", lambda self: tiny_data)
+    configs = [{"spec": spec.replace(seed=k).to_dict(), "ablate": a}
+               for k, a in ((0, "attention_scale"), (1, "output_mult"), (0, "output_mult"))]
+    assert transfer.ablated_sets(configs) == [[0, 1, 2]]
+    together = transfer.train_ablated_all(configs)
+    alone = [transfer.train_ablated(c) for c in configs]
+    for g, a in zip(together, alone, strict=True):
+        assert math.isclose(g["avg_train"], a["avg_train"], rel_tol=1e-4) and not g["diverged"]
+    assert not math.isclose(together[0]["avg_train"], together[2]["avg_train"], rel_tol=1e-4)  # rules differ

@@ -24,6 +24,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import lmlab.corpus
 import lmlab.device
+import lmlab.group
+import lmlab.group_optim
+import lmlab.group_train
 import lmlab.history
 import lmlab.model
 import lmlab.mup
@@ -144,7 +147,8 @@ def shaping_code() -> tuple:
     """The modules whose source shapes a run's numbers (not this module: it only names them).
     Whatever caches a run's results keys them by all of these, as the run cache does."""
     return (lmlab.corpus, lmlab.model, lmlab.mup, lmlab.device, lmlab.history,
-            sys.modules["lmlab.train"])  # the attribute lmlab.train is the function
+            sys.modules["lmlab.train"],  # the attribute lmlab.train is the function
+            lmlab.group, lmlab.group_optim, lmlab.group_train)  # a run may have trained in a group
 
 
 def _code() -> str:

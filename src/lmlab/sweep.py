@@ -35,13 +35,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+import lmlab.run_groups
 import lmlab.runs
 from lmlab.budget import building_book
 from lmlab.cache import Cache, key, source_fingerprint
 from lmlab.checks import check_positive_int
 from lmlab.device import device
 from lmlab.model import param_count
-from lmlab.runs import RunSpec, train_family, trained
+from lmlab.run_groups import batches, trained_all
+from lmlab.runs import RunSpec
 from lmlab.train import TrainingDiverged
 
 
@@ -60,7 +62,9 @@ def config_key(fn, config) -> str:
 def run(configs, fn, cache: Cache | None = None, executor: Executor | None = None,
         desc: str = "sweep") -> list:
     """`[fn(c) for c in configs]`, each from the cache when it is there, the rest on `executor`
-    (in this process when None), cached as they finish."""
+    (in this process when None), cached as they finish. Where `fn.batch` exists (a list of
+    configs to their results, as `train_spec`'s trains same-shape runs together), the missing
+    configs go to it in the sets `fn.batches(configs)` makes, one call per set."""
     configs, cache = list(configs), cache or Cache()
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {fn!r}")
@@ -70,26 +74,36 @@ def run(configs, fn, cache: Cache | None = None, executor: Executor | None = Non
     names = [config_key(fn, c) for c in configs]
     results = [cache.load_json(name, check) for name in names]
     todo = [i for i, r in enumerate(results) if r is None]
+    batch = getattr(fn, "batch", None)
+    if batch is None:
+        calls = [(fn, configs[i], [i]) for i in todo]
+    else:
+        sets = fn.batches([configs[i] for i in todo])
+        calls = [(batch, [configs[todo[j]] for j in part], [todo[j] for j in part]) for part in sets]
     bar = tqdm(total=len(todo), desc=desc, leave=False, disable=not todo or building_book())
     futures = {}
+
+    def store(index, value):
+        values = value if batch is not None else [value]
+        for i, v in zip(index, values, strict=True):
+            results[i] = cache.get_or_compute(names[i], lambda v=v: v, check)
+            bar.update()
+
     try:
         if executor is None:
-            for i in todo:
-                results[i] = cache.get_or_compute(names[i], lambda i=i: fn(configs[i]), check)
-                bar.update()
+            for call, arg, index in calls:
+                store(index, call(arg))
         else:
-            for i in todo:
-                futures[executor.submit(fn, configs[i])] = i
+            for call, arg, index in calls:
+                futures[executor.submit(call, arg)] = index
             for future in as_completed(futures):
-                i = futures[future]
-                results[i] = cache.get_or_compute(names[i], future.result, check)
-                bar.update()
+                store(futures[future], future.result())
     except BaseException as error:
         _stop(executor, futures, interrupted=isinstance(error, KeyboardInterrupt))
-        for future, i in futures.items():  # finished, but not yet stored when the error came: keep it
-            if results[i] is None and future.done() and not future.cancelled() and future.exception() is None:
+        for future, index in futures.items():  # finished, but not yet stored when the error came: keep it
+            if results[index[0]] is None and future.done() and not future.cancelled() and future.exception() is None:
                 with contextlib.suppress(Exception):
-                    results[i] = cache.get_or_compute(names[i], future.result, check)
+                    store(index, future.result())
         raise
     finally:
         bar.close()
@@ -178,21 +192,32 @@ def train_spec(spec: RunSpec) -> dict:
     summarise it as JSON: N (non-embedding), N_total and, per run, its steps, tokens, FLOPs,
     seconds, final and best validation loss, final training loss (eval mode), the training loss
     averaged over the run, the evaluations, and `diverged_at`: None, or the step at which the
-    loss stopped being finite (then the losses are None: a divergence is recorded, not a NaN)."""
-    if not isinstance(spec, RunSpec):
-        raise ValueError(f"spec must be a lmlab.runs.RunSpec, got {type(spec).__name__}")
+    loss stopped being finite (then the losses are None: a divergence is recorded, not a NaN).
+    A sweep trains the specs it lacks together (`train_specs`), same-shape runs in one group."""
+    return train_specs([spec])[0]
+
+
+def train_specs(specs) -> list[dict]:
+    """`[train_spec(s) for s in specs]`, the runs the run cache lacks trained in groups of one shape
+    (`lmlab.run_groups.trained_all`)."""
+    specs = list(specs)
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, RunSpec):
+            raise ValueError(f"spec must be a lmlab.runs.RunSpec, got {type(spec).__name__} (specs[{i}])")
+    return [_summary(spec, runs) for spec, runs in zip(specs, trained_all(specs), strict=True)]
+
+
+def _summary(spec: RunSpec, runs: dict) -> dict:
     summary = {"N": param_count(spec.model), "N_total": param_count(spec.model, non_embedding=False), "runs": []}
-    try:
-        hists = train_family(spec) if spec.budgets else {spec.train.steps: trained(spec)[1]}
-    except TrainingDiverged as e:
-        for one in spec.runs():
+    for one in spec.runs():
+        h = runs[one.train.steps]
+        if isinstance(h, TrainingDiverged):
             tokens = one.train.steps * one.train.batch_size * one.model.ctx
             summary["runs"].append({**dict.fromkeys(RUN_KEYS), "steps": one.train.steps, "tokens": tokens,
-                                    "flops": tokens * lmlab.model.flops_per_token(one.model), "diverged_at": e.step})
-        return summary
-    for steps, h in hists.items():
+                                    "flops": tokens * lmlab.model.flops_per_token(one.model), "diverged_at": h.step})
+            continue
         summary["runs"].append({
-            "steps": steps, "tokens": h.tokens[-1], "flops": h.flops[-1], "seconds": h.seconds[-1],
+            "steps": one.train.steps, "tokens": h.tokens[-1], "flops": h.flops[-1], "seconds": h.seconds[-1],
             "final_val": h.final_val, "best_val": h.best_val, "final_train": h.eval_train[-1],
             "avg_train": sum(h.train_loss) / len(h.train_loss), "eval_tokens": h.eval_tokens, "eval_val": h.eval_val,
             "diverged_at": None})
@@ -206,9 +231,10 @@ def _check_summary(result) -> None:
 
 
 train_spec.check = _check_summary
+train_spec.batch, train_spec.batches = train_specs, batches  # a sweep trains same-shape runs together
 # everything a run's numbers depend on: a summary kept from older training code would disagree
 # with the run that `trained` recomputes under its new key
-train_spec.depends_on = (lmlab.runs, *lmlab.runs.shaping_code())
+train_spec.depends_on = (lmlab.runs, lmlab.run_groups, *lmlab.runs.shaping_code())
 
 
 def runs_table(specs, results) -> pd.DataFrame:

@@ -19,12 +19,17 @@ import numpy as np
 import pandas as pd
 
 import lmlab.corpus
+import lmlab.group
+import lmlab.group_optim
+import lmlab.group_train
 import lmlab.model
 import lmlab.mup
 from lmlab import sweep
 from lmlab.checks import check_positive_int
+from lmlab.group_train import train_group
 from lmlab.model import GPT
 from lmlab.mup import ablate_rule
+from lmlab.run_groups import batches
 from lmlab.runs import RunSpec
 from lmlab.train import TrainingDiverged, train
 
@@ -72,7 +77,31 @@ def train_ablated(config: dict) -> dict:
             "flops": hist.flops[-1], "seconds": hist.seconds[-1], "diverged": False}
 
 
-train_ablated.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, sys.modules["lmlab.train"], RunSpec)
+def train_ablated_all(configs) -> list[dict]:
+    """`[train_ablated(c) for c in configs]` for configs of one shape (`ablated_sets` makes them),
+    trained as one group (`lmlab.group_train`)."""
+    configs = list(configs)
+    if len(configs) == 1:
+        return [train_ablated(configs[0])]
+    specs = [RunSpec.from_dict(c["spec"]) for c in configs]
+    models = [GPT(s.model, s.seed) for s in specs]
+    for model, config in zip(models, configs, strict=True):
+        ablate_rule(model, config["ablate"])
+    results = train_group(models, specs[0].data(), [s.train for s in specs], [s.seed for s in specs])
+    return [{"avg_train": None, "final_val": None, "flops": None, "seconds": None, "diverged": True}
+            if isinstance(h, TrainingDiverged) else
+            {"avg_train": sum(h.train_loss) / len(h.train_loss), "final_val": h.final_val, "flops": h.flops[-1],
+             "seconds": h.seconds[-1], "diverged": False} for h in results]
+
+
+def ablated_sets(configs) -> list[list[int]]:
+    """The sets of `configs` that train as one group (`lmlab.run_groups.batches` of their specs)."""
+    return batches([RunSpec.from_dict(c["spec"]) for c in configs])
+
+
+train_ablated.depends_on = (lmlab.corpus, lmlab.model, lmlab.mup, sys.modules["lmlab.train"], RunSpec,
+                            lmlab.group, lmlab.group_optim, lmlab.group_train)
+train_ablated.batch, train_ablated.batches = train_ablated_all, ablated_sets
 
 
 def ablated(specs, ablation: str, executor=None, desc: str = "ablated runs") -> pd.DataFrame:
