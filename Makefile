@@ -119,7 +119,9 @@ book: $(STAMP) $(ASSET_FILES) _build/.lmlab-src
 book-replication:
 	$(MAKE) book LMLAB_SEED_OFFSET=1000
 
-test: lint unit devices nbval smoke-book browser
+# nbval is not part of it: the smoke book executes every notebook (an error fails the build), and
+# `devices` executes every one again as a reader's Jupyter does (no book build), on the stand-in
+test: lint unit smoke-book devices browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -127,9 +129,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests -q -m "not browser and not notebooks and not colab"
 
-# every notebook at `smoke` budget with its models on a stand-in accelerator: mixing devices fails here, not in Colab
+# every notebook at `smoke` budget with its models on a stand-in accelerator: mixing devices fails here, not in
+# Colab. It reads the runs the smoke book trained (make test builds it first); training on the stand-in (alone,
+# in a group, a WSD family) is a unit test of test_devices.py
 devices: $(STAMP)
-	$(PY) -m pytest tests/test_devices.py -q -m notebooks
+	LMLAB_DEVICES_CACHE="$${LMLAB_CACHE:-$(CURDIR)/.lmlab_cache}" $(PY) -m pytest tests/test_devices.py -q -m notebooks
 
 nbval: $(STAMP)
 	LMLAB_BUDGET=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env book/
@@ -146,9 +150,15 @@ smoke-book: $(STAMP) $(ASSET_FILES)
 browser: $(STAMP)
 	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke $(PY) -m pytest tests -q -rs -m browser
 
+# the full book's pages, and of chapter 5's sampler what its real model changes (the model itself, what
+# it writes, its layout); the sampler's other behaviour is the same script on either build, checked by
+# `make browser` on the smoke book
+SAMPLER = tests/browser/test_browser_sampler.py
 browser-book: $(STAMP)
 	BOOK_HTML=_build/html $(PY) -m pytest tests/browser/test_book.py tests/browser/test_phone_dark.py \
-	  tests/browser/test_browser_sampler.py -q -rs -m browser
+	  $(SAMPLER)::test_loads_offline_and_runs_the_exported_model \
+	  $(SAMPLER)::test_prompt_and_every_slider_change_the_distribution_and_the_text \
+	  $(SAMPLER)::test_dark_mode_and_a_phone_screen -q -rs -m browser
 
 # the Colab cell in a Colab-like virtualenv: lmlab installs, Colab's ipywidgets 7.7.1 stays, chapter 1 runs
 colab-check: $(STAMP)
