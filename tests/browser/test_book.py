@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.pages]
 
 REPO = Path(__file__).resolve().parents[2]
 COLAB = "https://colab.research.google.com/github/"

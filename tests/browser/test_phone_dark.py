@@ -24,7 +24,7 @@ import pytest
 from conftest import open_tab
 from test_book import DRAW_TIMEOUT_MS, FIGURES, load, screenshot_name, wait_figures_drawn
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.pages]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
