@@ -13,6 +13,12 @@ from lmlab.runs import RunSpec
 from lmlab.train import TrainConfig, TrainingDiverged
 
 
+@pytest.fixture(autouse=True)
+def _groups_on_this_cpu(monkeypatch):
+    """A CPU trains runs alone (`run_groups.CPU_GROUP`); here it groups them, as an accelerator does."""
+    monkeypatch.setattr(run_groups, "CPU_GROUP", 4)
+
+
 def spec(seed=0, width=16, **changes) -> RunSpec:
     model = GPTConfig(runs.dataset().vocab_size, ctx=8, width=width, depth=1, heads=2)
     train = TrainConfig(steps=6, batch_size=2, lr=3e-3, eval_every=3, eval_batches=1, progress=False)
@@ -37,6 +43,8 @@ def test_each_run_of_a_group_is_stored_under_its_own_spec_and_found_alone(tmp_pa
     specs = [spec(0), spec(1), spec(2, dropout=0.1), spec(0, width=32)]
     out = run_groups.trained_all(specs, cache)
     assert spy.sizes == [3]  # one shape of three runs (seeds, dropout); the one of another width trains alone
+    monkeypatch.setattr(run_groups, "CPU_GROUP", 1)
+    assert sorted(run_groups.batches(specs)) == [[0], [1], [2], [3]]  # a real CPU: every run alone
     assert all(isinstance(o[6], History) and len(o[6].eval_val) == 3 for o in out)
 
     def no_training(*args, **kwargs):
@@ -113,8 +121,6 @@ def test_a_sweep_hands_each_shape_to_one_call(tmp_path, monkeypatch):
 def test_sets_follow_shape_and_size_alone(monkeypatch):
     assert sorted(len(c) for c in run_groups.chunks(list(range(9)), 8)) == [4, 5]
     assert run_groups.chunks([], 8) == []
-    monkeypatch.setattr(run_groups, "CPU_GROUP", 4)
-    assert run_groups.group_size(spec(0, width=128)) == 1  # wide runs gain nothing from a group on a CPU
     specs = [spec(k) for k in range(10)] + [spec(0, width=32)]
     sets = run_groups.batches(specs)
     assert sorted(map(len, sets)) == [1, 3, 3, 4]  # 10 of one shape in groups of at most 4, 1 of another

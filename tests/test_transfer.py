@@ -131,6 +131,7 @@ def test_ablated_runs_of_one_shape_train_as_a_group_with_each_rule_undone(tiny_d
     `train_ablated` trains alone (to the group's tolerance), its own rule undone."""
     import math
 
+    from lmlab import run_groups
     from lmlab.model import GPTConfig
     from lmlab.runs import RunSpec
     from lmlab.train import TrainConfig
@@ -138,6 +139,7 @@ def test_ablated_runs_of_one_shape_train_as_a_group_with_each_rule_undone(tiny_d
     spec = RunSpec(GPTConfig(tiny_data.vocab_size, ctx=16, width=32, depth=1, heads=2, param="mup", base_width=16),
                    TrainConfig(steps=4, batch_size=2, lr=1e-2, eval_every=4, eval_batches=1, progress=False))
     monkeypatch.setattr(RunSpec, "data", lambda self: tiny_data)
+    monkeypatch.setattr(run_groups, "CPU_GROUP", 4)  # a CPU trains runs alone; here, as an accelerator would
     configs = [{"spec": spec.replace(seed=k).to_dict(), "ablate": a}
                for k, a in ((0, "attention_scale"), (1, "output_mult"), (0, "output_mult"))]
     assert transfer.ablated_sets(configs) == [[0, 1, 2]]

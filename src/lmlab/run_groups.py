@@ -26,10 +26,12 @@ from lmlab.model import GPT, param_count
 from lmlab.runs import RunSpec, run_name, train_family, trained
 from lmlab.train import TrainingDiverged
 
-# On a CPU core a group pays only at small widths, and little: 5-15 % per run-step at width 32-64 in groups
-# of 4, nothing or worse from width 128 (benchmarks/group_throughput.py, one torch thread per worker as a
-# sweep's pool runs them). Wider runs train alone, through `trained`; an accelerator wants big groups.
-CPU_GROUP, CPU_GROUP_WIDTH = 4, 64
+# On a CPU a group does not pay: alone, a group of 4 saves 5-15 % per run-step up to width 64 and
+# nothing from 128 (benchmarks/group_throughput.py), and in the book, with two workers each running a
+# group side by side, every chapter built slower than with runs alone (dropout 773 s against 680, μP
+# 446 against 342, scaling 709 against 560; benchmarks/README.md). So a CPU trains every run alone,
+# through `trained`; tests set CPU_GROUP to check the group path here. An accelerator wants big groups.
+CPU_GROUP = 1
 GPU_GROUP = 32  # on an accelerator, as many as memory allows up to this
 MEMORY_SHARE = 0.5  # the share of free memory one group may plan on
 
@@ -41,14 +43,10 @@ def shape(spec: RunSpec) -> tuple:
 
 
 def group_size(spec: RunSpec, dev: torch.device | None = None) -> int:
-    """How many runs of `spec`'s shape train in one group on `dev`: on a CPU `CPU_GROUP` up to width
-    `CPU_GROUP_WIDTH` and 1 (alone) past it, up to `GPU_GROUP` elsewhere, and never more than half the
-    free memory holds (at least 1)."""
+    """How many runs of `spec`'s shape train in one group on `dev`: `CPU_GROUP` on a CPU, up to
+    `GPU_GROUP` elsewhere, and never more than half the free memory holds (at least 1)."""
     dev = dev or device()
-    if dev.type == "cpu":
-        most = CPU_GROUP if spec.model.width <= CPU_GROUP_WIDTH else 1
-    else:
-        most = GPU_GROUP
+    most = CPU_GROUP if dev.type == "cpu" else GPU_GROUP
     autocast = precision(dev).autocast_dtype is not None
     mem = footprint.training_memory(spec.model, param_count(spec.model, non_embedding=False), dev, autocast)
     one = mem["states"] + spec.train.batch_size * mem["per_sample"]
