@@ -28,9 +28,9 @@ from lmlab.train import TrainingDiverged
 
 # On a CPU a group does not pay: alone, a group of 4 saves 5-15 % per run-step up to width 64 and
 # nothing from 128 (benchmarks/group_throughput.py), and in the book, with two workers each running a
-# group side by side, every chapter built slower than with runs alone (dropout 773 s against 680, μP
-# 446 against 342, scaling 709 against 560; benchmarks/README.md). So a CPU trains every run alone,
-# through `trained`; tests set CPU_GROUP to check the group path here. An accelerator wants big groups.
+# group side by side, chapter 4 took 773 s against 739 with its runs alone (benchmarks/README.md). So a
+# CPU trains every run alone, through `trained`; tests set CPU_GROUP to check the group path here.
+# An accelerator, where a small model's step is launch overhead, wants big groups.
 CPU_GROUP = 1
 GPU_GROUP = 32  # on an accelerator, as many as memory allows up to this
 MEMORY_SHARE = 0.5  # the share of free memory one group may plan on
