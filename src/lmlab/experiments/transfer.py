@@ -70,8 +70,14 @@ def train_ablated(config: dict) -> dict:
     model = GPT(spec.model, spec.seed)
     ablate_rule(model, config["ablate"])
     try:
-        hist = train(model, spec.data(), spec.train, spec.seed)
-    except TrainingDiverged:
+        return _ablated_row(train(model, spec.data(), spec.train, spec.seed))
+    except TrainingDiverged as error:
+        return _ablated_row(error)
+
+
+def _ablated_row(hist) -> dict:
+    """An ablated run's summary from its History, or from the TrainingDiverged that stopped it."""
+    if isinstance(hist, TrainingDiverged):
         return {"avg_train": None, "final_val": None, "flops": None, "seconds": None, "diverged": True}
     return {"avg_train": sum(hist.train_loss) / len(hist.train_loss), "final_val": hist.final_val,
             "flops": hist.flops[-1], "seconds": hist.seconds[-1], "diverged": False}
@@ -88,10 +94,7 @@ def train_ablated_all(configs) -> list[dict]:
     for model, config in zip(models, configs, strict=True):
         ablate_rule(model, config["ablate"])
     results = train_group(models, specs[0].data(), [s.train for s in specs], [s.seed for s in specs])
-    return [{"avg_train": None, "final_val": None, "flops": None, "seconds": None, "diverged": True}
-            if isinstance(h, TrainingDiverged) else
-            {"avg_train": sum(h.train_loss) / len(h.train_loss), "final_val": h.final_val, "flops": h.flops[-1],
-             "seconds": h.seconds[-1], "diverged": False} for h in results]
+    return [_ablated_row(h) for h in results]
 
 
 def ablated_sets(configs) -> list[list[int]]:
