@@ -10,6 +10,7 @@ is an assumption, stated in benchmarks/README.md.
 
 import math
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -125,3 +126,60 @@ def forward_work(cfg: GPTConfig, what: str, batch: int, steps: int, tokens_per_s
     flops = steps * batch * tokens_per_step * flops_per_token(cfg) / 3
     memory = param_count(cfg, non_embedding=False) * 4 + batch * cfg.ctx * cfg.width * cfg.depth * 8 + CUDA_CONTEXT
     return Work(what, flops, steps, ops_per_step(cfg.depth, cfg.heads, False, "forward"), memory)
+
+
+# ---------------------------------------------------------------- groups, as a GPU trains them
+
+
+@cache
+def group_ops_per_step(depth: int, heads: int, dropout: bool, k: int) -> int:
+    """aten operations of one step of a group of `k` runs (`lmlab.group_train.GroupRun`: batched
+    forward and backward under autocast, per-run clipping, the group's AdamW and loss scales, each
+    run's batch and dropout masks), counted on narrow models of the same depth and heads. Unlike
+    `ops_per_step` nothing is fused here: the group's optimizer is written in plain tensor
+    operations, and CUDA runs the same ones."""
+    from lmlab import TrainConfig
+    from lmlab.group_train import GroupRun
+    from lmlab.runs import dataset
+
+    data = dataset()
+    cfg = GPTConfig(data.vocab_size, ctx=8, width=8 * heads, depth=depth, heads=heads,
+                    dropout=0.1 if dropout else 0.0)
+    train = TrainConfig(steps=2, batch_size=1, eval_every=2, progress=False)
+    group = GroupRun([GPT(cfg, seed=s) for s in range(k)], data, [train] * k, list(range(k)))
+    counter = _CountOps()
+    with counter, torch.autocast("cpu", dtype=torch.bfloat16):
+        group.run(data, 1)
+    return counter.n
+
+
+def grouped(works: list[Work], memory: float = T4_MEMORY) -> list[Work]:
+    """`works` as `lmlab.run_groups` trains them on an accelerator: runs (and WSD families) of one
+    shape (`run_groups.shape`) in groups of up to `GPU_GROUP`, as many as `MEMORY_SHARE` of
+    `memory` holds, cut as `run_groups.chunks` cuts them. A group does its runs' FLOPs in one run's
+    steps, each step a group step's operations (its evaluations are counted as training steps, an
+    upper bound), and its memory is theirs less all but one CUDA context. Other work (generation,
+    coordinate checks, MC dropout) is kept as it is."""
+    from lmlab.run_groups import GPU_GROUP, MEMORY_SHARE, chunks, shape
+
+    by_shape, out = defaultdict(list), []
+    for w in works:
+        if len(w.specs) == 1:
+            by_shape[shape(w.specs[0])].append(w)
+        else:
+            out.append(w)
+    for same in by_shape.values():
+        one = max(w.memory for w in same) - CUDA_CONTEXT
+        size = max(1, min(GPU_GROUP, int(MEMORY_SHARE * memory // one)))
+        for part in chunks(same, size):
+            if len(part) == 1:
+                out.append(part[0])
+                continue
+            m = part[0].specs[0].model
+            k = len(part)
+            ops = group_ops_per_step(m.depth, m.heads, m.dropout > 0, k)
+            out.append(Work(f"{part[0].what} (groups of up to {size})", sum(w.flops for w in part),
+                            max(w.steps for w in part), max(ops, max(w.ops for w in part)),
+                            one * k + CUDA_CONTEXT, sum(w.runs for w in part),
+                            [s for w in part for s in w.specs]))
+    return out

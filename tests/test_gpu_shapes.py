@@ -87,3 +87,24 @@ def test_the_plan_sees_every_size_of_the_gpu_budget():
     assert (P.width, P.depth, P.heads) in shapes["sampling"] and (P.width, P.depth, P.heads) in shapes["randomness"]
     rates = {s.model.dropout for w in CHAPTERS["dropout"](GPU) for s in w.specs}
     assert rates == set(D.ps)
+
+
+def test_the_grouped_plan_keeps_the_work_and_fits_each_group():
+    """The plan with groups (`plan_cost.grouped`, as lmlab.run_groups trains on a GPU) does the same
+    runs and FLOPs in fewer, larger pieces: every group holds one shape, fits half the T4, and pays
+    its steps once. A control: the same runs with a memory too small for two are not grouped."""
+    from plan_cost import CUDA_CONTEXT, T4_MEMORY, grouped
+
+    from lmlab.run_groups import shape
+
+    work = CHAPTERS["dropout"](GPU)
+    groups = grouped(work)
+    assert sum(w.runs for w in groups) == sum(w.runs for w in work)
+    assert sum(w.flops for w in groups) == pytest.approx(sum(w.flops for w in work))
+    assert len(groups) < len(work)
+    for g in groups:
+        assert len({shape(s) for s in g.specs}) <= 1
+        assert g.memory - CUDA_CONTEXT <= T4_MEMORY / 2
+    assert sum(w.steps for w in groups) < sum(w.steps for w in work)
+    one = max(w.memory for w in work if w.specs) - CUDA_CONTEXT
+    assert len(grouped(work, memory=1.5 * one)) == len(work)
