@@ -111,6 +111,7 @@ def test_checked_claims_are_logged_and_tabled(monkeypatch, tmp_path):
         monkeypatch.setenv("LMLAB_SEED_OFFSET", offset)
         monkeypatch.setenv("LMLAB_CLAIMS_LOG", str(tmp_path / f"{offset}.jsonl"))
         claims.require("gain", claims.t([0.02, 0.021, 0.019]), "above")
+        claims.require("gain", claims.t([0.5, 0.6, 0.55]), "above")  # a second check of one claim: a row of its own
         claims.require_that("exact", True, "1 = 1")
         claims.require_that("series", True, pd.Series([0.01, 0.02], name="gap"))  # as chapter 4 logs it
         with pytest.raises(AssertionError):
@@ -119,4 +120,5 @@ def test_checked_claims_are_logged_and_tabled(monkeypatch, tmp_path):
     table = claims.claims_table(*logs)
     assert "| claim | offset 0 | offset 1000 |" in table and table.count("**FAILS**") == 2
     assert "0.02 [" in table and "1 = 1" in table and "Name: gap" in table
+    assert "| gain #2 | 0.55 [" in table
     assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())

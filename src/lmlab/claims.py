@@ -167,19 +167,23 @@ def _plain(value: object) -> float | str:
 
 def claims_table(*logs: str | Path) -> str:
     """A markdown table of every claim in the given logs: one row per claim, one column per log
-    (its seed offset), each cell the estimate and interval (or the detail) and whether it held."""
+    (its seed offset), each cell the estimate and interval (or the detail) and whether it held.
+    A claim checked several times (one per rate, say) gets a row per check, `name #2` and on."""
     rows, columns = {}, []
     for log in logs:
+        seen = {}
         for line in Path(log).read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             column = f"offset {r['offset']}"
             columns += [column] if column not in columns else []
+            seen[r["name"]] = seen.get(r["name"], 0) + 1
+            name = r["name"] if seen[r["name"]] == 1 else f"{r['name']} #{seen[r['name']]}"
             if "interval" in r:
                 i = Interval(**r["interval"])
                 cell = f"{i.estimate:.4g} [{i.low:.4g}, {i.high:.4g}], {i.n} {i.unit}, reads {r['reads']}"
             else:
                 cell = " ".join((r.get("detail") or "—").split())  # one line per table row
-            rows.setdefault(r["name"], {})[column] = cell + ("" if r["holds"] else " **FAILS**")
+            rows.setdefault(name, {})[column] = cell + ("" if r["holds"] else " **FAILS**")
     head = "| claim | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns)
     body = ["| " + " | ".join([name, *(cells.get(c, "not run") for c in columns)]) + " |"
             for name, cells in rows.items()]
