@@ -326,6 +326,21 @@
     return drawn;
   };
 
+  /** A chart inside a captioned figure (book/_ext/glued_figure.py) takes the caption as its label,
+   *  so a screen reader reads the words a reader sees. The caption follows the chart in the page,
+   *  so this waits for the whole document. */
+  function labelFigures() {
+    document.querySelectorAll("figure.lmlab-figure").forEach((figure) => {
+      const caption = figure.querySelector("figcaption .caption-text") || figure.querySelector("figcaption");
+      const chart = figure.querySelector(".plotly-graph-div");
+      if (!caption || !chart) return;
+      chart.setAttribute("role", "img");
+      chart.setAttribute("aria-label", caption.textContent.trim());
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", labelFigures);
+  else labelFigures();
+
   const renderAll = () => figures.forEach(render);
   new MutationObserver(renderAll).observe(document.documentElement,
     { attributes: true, attributeFilter: ["data-theme", "data-mode"] });
