@@ -103,6 +103,19 @@ def test_a_full_disk_returns_the_finished_run_with_a_warning(tiny_data, tiny_cfg
     assert list(root.iterdir()) == []  # no temp file, and no checkpoint without its history
 
 
+def test_a_disk_that_fills_between_weights_and_history_leaves_no_orphan(tmp_path, monkeypatch):
+    """The weights fit, the history that marks the entry complete does not: the weights are removed
+    too, so no file is left taking space on the full disk that no reader will ever be served."""
+    cache = Cache(tmp_path / "cache")
+    real = cache.save_json
+    monkeypatch.setattr(cache, "save_json", lambda name, obj: False)  # as _write returns on a full disk
+    assert cache.save_run("run-x", {"w": torch.ones(3)}, {"eval_val": [1.0]}) is False
+    assert list((tmp_path / "cache").glob("run-x*")) == []
+    monkeypatch.setattr(cache, "save_json", real)  # control: with room for both, both are kept
+    assert cache.save_run("run-x", {"w": torch.ones(3)}, {"eval_val": [1.0]}) is True
+    assert sorted(p.suffix for p in (tmp_path / "cache").glob("run-x*")) == [".json", ".pt"]
+
+
 def test_a_full_disk_on_a_real_tmpfs_warns_and_leaves_nothing(tmp_path):
     """The cache's write on a real 64 KiB tmpfs, mounted in a private mount namespace where `unshare`
     allows it (the emulated disk above stands in where it does not): a 160 kB checkpoint does not
@@ -205,6 +218,20 @@ def test_a_tilde_in_lmlab_cache_is_the_home_folder(spelled, tmp_path, monkeypatc
     assert default_root() == home / "x"
     Cache().save_json("y", {"a": 1})
     assert (home / "x" / "y.json").exists() and list(cwd.iterdir()) == []  # no folder named "~"
+
+
+def test_a_variable_in_lmlab_cache_is_expanded_and_an_unset_one_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LMLAB_CACHE", "$HOME/x")
+    assert default_root() == tmp_path / "home" / "x"  # not a folder named "$HOME"
+    monkeypatch.setenv("LMLAB_CACHE", "  ${HOME}/y ")  # blanks around it, as a copied line may bring
+    assert default_root() == tmp_path / "home" / "y"
+    monkeypatch.delenv("LMLAB_NO_SUCH_VARIABLE", raising=False)
+    monkeypatch.setenv("LMLAB_CACHE", "$LMLAB_NO_SUCH_VARIABLE/z")
+    with pytest.raises(ValueError, match="LMLAB_CACHE.*not set"):
+        default_root()
+    monkeypatch.setenv("LMLAB_CACHE", " ")  # only blanks: the default folder, not one named " "
+    assert default_root().name == ".lmlab_cache"
 
 
 def test_an_explicit_root_is_fixed_when_the_cache_is_made(tmp_path, monkeypatch):

@@ -73,14 +73,19 @@ def absolute(folder: str | Path, name: str = "LMLAB_CACHE") -> Path:
 
 
 def default_root() -> Path:
-    """`LMLAB_CACHE` (made absolute by `absolute`), else `.lmlab_cache/` in the book's root (the
-    folder holding `_toc.yml`) when run from inside the book, else in the working folder; under a
-    replication seed offset K, its subfolder `offset-K/`, so that runs at fresh seeds never mix
-    with the book's. Always an absolute path."""
+    """`LMLAB_CACHE` (its `$VARIABLES` expanded, surrounding blanks ignored, made absolute by
+    `absolute`), else `.lmlab_cache/` in the book's root (the folder holding `_toc.yml`) when run
+    from inside the book, else in the working folder; under a replication seed offset K, its
+    subfolder `offset-K/`, so that runs at fresh seeds never mix with the book's. Always an
+    absolute path."""
     offset = seed_offset()
     sub = f"offset-{offset}" if offset else ""
-    if env := os.environ.get("LMLAB_CACHE"):
-        return absolute(env) / sub
+    if env := os.environ.get("LMLAB_CACHE", "").strip():
+        folder = os.path.expandvars(env)
+        if "$" in folder:  # a variable the shell would have expanded, left as it is: never a folder named "$HOME"
+            raise ValueError(f"LMLAB_CACHE must be a folder, got {env!r}, which names an environment variable that "
+                             f"is not set")
+        return absolute(folder) / sub
     return (book_root() or Path.cwd()) / ".lmlab_cache" / sub
 
 
@@ -251,4 +256,7 @@ class Cache:
         if not all(math.isfinite(v) for v in hist["eval_val"]):
             raise ValueError(f"refusing to cache run {name}: its validation loss is not finite")
         stored = self.save_state(name, {k: v.detach().cpu() for k, v in state.items()})
-        return stored and self.save_json(name, hist)
+        if stored and not self.save_json(name, hist):  # the disk filled between the two: no orphan weights
+            self.path(name, ".pt").unlink(missing_ok=True)
+            return False
+        return stored
