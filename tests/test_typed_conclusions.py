@@ -39,9 +39,19 @@ def glue_name(role: str) -> str:
     return name.split(":", 1)[0].strip()
 
 
+def caption(block: re.Match) -> str:
+    """A fenced block as prose: a `{glued-figure}`'s caption (after its options) is read like any
+    paragraph; any other fenced block (code, a pasted table or figure) is dropped."""
+    lines = block.group(0).splitlines()[1:-1]
+    if "{glued-figure}" not in block.group(0).splitlines()[0]:
+        return ""
+    return "\n".join(line for line in lines if not line.lstrip().startswith(":"))
+
+
 def strip_noise(text: str) -> str:
-    """Text without fenced blocks, display math, tables and HTML: what remains is the prose."""
-    text = re.sub(r"^(```|~~~)[\s\S]*?^\1\s*$", "", text, flags=re.MULTILINE)
+    """Text without fenced blocks (but with figure captions), display math, tables and HTML: what
+    remains is the prose."""
+    text = re.sub(r"^(```|~~~)[\s\S]*?^\1\s*$", caption, text, flags=re.MULTILINE)
     text = re.sub(r"\$\$[\s\S]*?\$\$", "", text)
     text = re.sub(r"^\s*\|.*\|\s*$", "", text, flags=re.MULTILINE)  # table rows: numbers, not sentences
     text = re.sub(r"^\s*<[^>]+>.*$", "", text, flags=re.MULTILINE)
@@ -59,13 +69,19 @@ def paragraphs(text: str):
             yield prose, names
 
 
+def starts_sentence(ch: str) -> bool:
+    """A capital, or μ, which opens sentences in lower case ("μP's search …")."""
+    return ch.isupper() or ch == "μ"  # "" (the paragraph's end) is neither
+
+
 def sentences(paragraph: str) -> list[str]:
     """A paragraph cut into sentences at '. ', '? ', '! ' (never inside a role's backticks)."""
     out, start, inside = [], 0, False
     for i, ch in enumerate(paragraph):
         if ch == "`":
             inside = not inside
-        elif not inside and ch in ".?!" and paragraph[i + 1 : i + 2] == " " and paragraph[i + 2 : i + 3].isupper():
+        elif (not inside and ch in ".?!" and paragraph[i + 1 : i + 2] == " "
+              and starts_sentence(paragraph[i + 2 : i + 3])):
             out.append(paragraph[start : i + 1].strip())
             start = i + 2
     out.append(paragraph[start:].strip())
