@@ -442,7 +442,8 @@
         this.typing = setTimeout(() => this.prompted(), PROMPT_DELAY_MS);
       });
       this.button.addEventListener("click", () => {
-        this.inputs.seed.value = (Number(this.inputs.seed.value) || 0) + 1;
+        // the next seed, wrapping from the last (2³² − 1) to 0, never past what the seed accepts
+        this.inputs.seed.value = ((Number(this.inputs.seed.value) || 0) + 1) % 2 ** 32;
         this.moved({ redraw: false, delay: 0 });
       });
       // a new theme redraws what is shown, in its colours: the same prompt, knobs and samples

@@ -171,6 +171,13 @@ def test_the_same_seed_gives_the_same_text_after_a_reload(tab, origin, book_root
     assert page.locator(f'{PANEL} [name="seed"]').input_value() == "8"
     assert after["texts"] != seven
     assert with_seed(8) == after["texts"]
+    # "sample" at the last seed the generator takes wraps to the first, never past the range
+    last = with_seed(2**32 - 1)
+    before = state(page)
+    page.locator(f'{PANEL} [name="sample"]').click()
+    wrapped = settle(page, {**before, "draws": -1})
+    assert page.locator(f'{PANEL} [name="seed"]').input_value() == "0"
+    assert wrapped["texts"] != last and not wrapped["error"], wrapped
     no_problems(tab, f"{origin}: seeds")
 
 
