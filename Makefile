@@ -146,12 +146,14 @@ smoke-book: $(STAMP) $(ASSET_FILES)
 	LMLAB_BUDGET=smoke $(call EXPORT,$(SMOKE_DIR)/_build/html)
 
 # the browser checks: the built pages offline in headless Chromium (at a desktop's and a phone's width,
-# light and dark; screenshots in _build/screenshots/), and the live panel in JupyterLab
+# light and dark; screenshots in _build/screenshots/), and the live panel in JupyterLab, whose kernels
+# start from a hard-linked copy of the run cache the smoke book filled (tests/browser/test_live.py)
 # BROWSER_CHECKS picks among them: .ci/run leaves out the page checks (marker `pages`) here, since it runs
 # them on the full book right after building it (make browser-book): the same pages, with the real numbers
 BROWSER_CHECKS ?= browser
 browser: $(STAMP)
-	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke $(PY) -m pytest tests -q -rs -m "$(BROWSER_CHECKS)"
+	BOOK_HTML=$(SMOKE_DIR)/_build/html LMLAB_BUDGET=smoke LMLAB_LIVE_CACHE="$${LMLAB_CACHE:-$(CURDIR)/.lmlab_cache}" \
+	  $(PY) -m pytest tests -q -rs -m "$(BROWSER_CHECKS)"
 
 # the full book's pages, and of chapter 5's sampler what its real model changes (the model itself, what
 # it writes, its layout); the sampler's other behaviour is the same script on either build, checked by

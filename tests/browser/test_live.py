@@ -117,10 +117,26 @@ def processes_mentioning(marker: str) -> list[int]:
     return pids
 
 
+def run_cache(folder: Path) -> Path:
+    """The kernel's run cache: a copy, in hard links, of the cache that `LMLAB_LIVE_CACHE` names
+    (`make browser` names the one the smoke book has just filled with these notebooks' runs), so
+    that running a notebook reads its runs instead of training them again. What a slider trains
+    lands in the copy only: the cache writes a new file and renames it into place, never into an
+    existing one, so the original's files are never changed. Without it (or where the two folders
+    are on different file systems, which cannot share links), an empty cache: the runs train."""
+    source = Path(os.environ.get("LMLAB_LIVE_CACHE") or folder)
+    if source != folder and source.is_dir():
+        try:
+            shutil.copytree(source, folder, copy_function=os.link, ignore=shutil.ignore_patterns("*.tmp"))
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
 @pytest.fixture
 def jupyterlab(request, tmp_path):
     """A JupyterLab on 127.0.0.1 rooted at the repository, with no token, a temporary config,
-    runtime, data and settings folder, LMLAB_BUDGET=smoke and a temporary LMLAB_CACHE.
+    runtime, data and settings folder, LMLAB_BUDGET=smoke and a temporary LMLAB_CACHE (`run_cache`).
     `request.param` is the notebook (relative to the repository root) to run.
     Yields (base URL, path of a fresh copy of it relative to the repository root, log file).
     Teardown shuts down its kernels and the server, kills what is left, and removes the copy."""
@@ -140,7 +156,7 @@ def jupyterlab(request, tmp_path):
     shutil.copy2(notebook, copy_dir / notebook.name)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "LMLAB_"))}
-    env.update(LMLAB_BUDGET="smoke", LMLAB_CACHE=str(tmp_path / "lmlab_cache"),
+    env.update(LMLAB_BUDGET="smoke", LMLAB_CACHE=str(run_cache(tmp_path / "lmlab_cache")),
                JUPYTER_CONFIG_DIR=str(dirs["config"]), JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
                JUPYTER_DATA_DIR=str(dirs["data"]), JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
                JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]), IPYTHONDIR=str(dirs["ipython"]),
