@@ -121,9 +121,13 @@ def notebooks() -> list[Path]:
 
 def set_first_cell(nb: dict, source: str) -> None:
     """Make `source` the notebook's first code cell, folded in Colab behind its title (a form
-    cell), since a reader needs to know what it does, not read its thirty lines."""
+    cell), since a reader needs to know what it does, not read its thirty lines, and left out of
+    the HTML page (tag `remove-cell`), where it does nothing: the page's reader installs nothing."""
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     first["metadata"]["cellView"] = "form"
+    tags = first["metadata"].setdefault("tags", [])
+    if "remove-cell" not in tags:
+        tags.append("remove-cell")
     lines = source.split("\n")
     first["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
 
