@@ -8,7 +8,9 @@ Read from the MyST source of every chapter page (book/<chapter>/index.md):
   protocols and fine print sit in dropdowns, where a reader opens them on demand;
 - every exercise's expected answer sits in a dropdown, so the reader predicts before reading it;
 - every figure is a `{glued-figure}` with a caption: the caption says what to see and is the
-  chart's text for a screen reader (book/_ext/glued_figure.py).
+  chart's text for a screen reader (book/_ext/glued_figure.py);
+- a cross-reference is a link (`{ref}`), never "section 6": the page's headings carry no numbers, so
+  a number would point into the notebook, whose numbering the page does not show.
 """
 
 import json
@@ -93,9 +95,19 @@ def test_every_figure_has_a_caption(page):
         assert caption, f"{chapter}: {name} has no caption"
 
 
+NUMBERED_SECTION = re.compile(r"\b[Ss]ections?\s+\d|§\s*\d")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.parent.name)
+def test_cross_references_are_links_not_section_numbers(page):
+    numbered = [line.strip() for line in page.read_text().splitlines() if NUMBERED_SECTION.search(line)]
+    assert not numbered, f"{page.parent.name}: a section named by number, not linked with {{ref}}: {numbered}"
+
+
 def test_the_checks_see_what_they_check():
     """Controls: a page with an answer in sight, a bare figure and a long flow fails each check."""
     page = "# T\n\n1. **Q.** Why? *Expected:* because.\n\n:::{dropdown} More\n" + "word " * 3000 + "\n:::\n"
     assert any("*Expected" in line and not hidden for line, _, hidden in blocks(page))
     assert main_flow_words(page) < 20 and main_flow_words(page.replace(":::{dropdown} More", "")) > 3000
     assert main_flow_words("```{admonition} A\n:class: dropdown\n" + "word " * 50 + "\n```\n") == 0
+    assert NUMBERED_SECTION.search("as section 6 shows") and not NUMBERED_SECTION.search("{ref}`mup-init-width`")
