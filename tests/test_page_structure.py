@@ -104,6 +104,15 @@ def test_cross_references_are_links_not_section_numbers(page):
     assert not numbered, f"{page.parent.name}: a section named by number, not linked with {{ref}}: {numbered}"
 
 
+def test_chapter_one_shows_the_model_from_the_package():
+    """Chapter 1 draws the model (an SVG with a text alternative) and lists its forward pass from
+    src/lmlab/model.py itself (literalinclude), so the listing cannot drift from the code."""
+    text = (ROOT / "book" / "lab" / "index.md").read_text()
+    assert re.search(r'<svg [^>]*role="img"[^>]*aria-labelledby="([\w-]+)"', text), "no block diagram with a label"
+    listed = re.findall(r"```\{literalinclude\} \.\./\.\./src/lmlab/model\.py\n(?::\w+:.*\n)*?:pyobject: ([\w.]+)", text)
+    assert "GPT.forward" in listed and "Block.forward" in listed, listed
+
+
 def test_the_checks_see_what_they_check():
     """Controls: a page with an answer in sight, a bare figure and a long flow fails each check."""
     page = "# T\n\n1. **Q.** Why? *Expected:* because.\n\n:::{dropdown} More\n" + "word " * 3000 + "\n:::\n"

@@ -98,7 +98,8 @@ def page_sources():
     for md in sorted(BOOK.glob("*/index.md")):
         code = notebook_code(md.parent)
         yield f"{md.parent.name}/index.md", md.read_text(encoding="utf-8"), code
-    yield "intro.md", (BOOK / "intro.md").read_text(encoding="utf-8"), ""
+    for page in ("intro.md", "appendix.md"):
+        yield page, (BOOK / page).read_text(encoding="utf-8"), ""
     for nb in sorted(BOOK.glob("*/*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         text = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
