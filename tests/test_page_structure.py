@@ -109,7 +109,8 @@ def test_chapter_one_shows_the_model_from_the_package():
     src/lmlab/model.py itself (literalinclude), so the listing cannot drift from the code."""
     text = (ROOT / "book" / "lab" / "index.md").read_text()
     assert re.search(r'<svg [^>]*role="img"[^>]*aria-labelledby="([\w-]+)"', text), "no block diagram with a label"
-    listed = re.findall(r"```\{literalinclude\} \.\./\.\./src/lmlab/model\.py\n(?::\w+:.*\n)*?:pyobject: ([\w.]+)", text)
+    include = r"```\{literalinclude\} \.\./\.\./src/lmlab/model\.py\n(?::\w+:.*\n)*?:pyobject: ([\w.]+)"
+    listed = re.findall(include, text)
     assert "GPT.forward" in listed and "Block.forward" in listed, listed
 
 
