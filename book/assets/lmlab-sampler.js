@@ -16,6 +16,15 @@
  * sampling (a prompt the model cannot read, a slider widened past its range through the page)
  * goes to the panel's message line, and the last figure and samples stay. window.lmlabSampler
  * exposes the model, the panels and their timings to the browser checks and the benchmark.
+ *
+ * The panel teaches the tail. Each sample shows the prompt (muted) and its continuation inline,
+ * every drawn character tinted by the probability the model (T = 1) gave it at its step, in five
+ * bands named by a legend, with the numbers in its title (and on the note line when tapped, for a
+ * phone): a character from the tail stands out where the text goes wrong. Under the figure, a line
+ * says how many characters the filters keep and how much of the model's probability they hold, as
+ * the sliders move. "Step one character" draws one character at the knobs and seed as they stand
+ * and appends it to the prompt, so the figure shows the distribution at the next step; with the
+ * knobs unchanged the steps walk through the first sample. "Back to the prompt" drops the steps.
  */
 (function () {
   "use strict";
@@ -26,6 +35,11 @@
   const TOP = 24; // bars in the figure, as in the chapter's figures
   const SAMPLE_DELAY_MS = 40; // a drag fires many moves: sample once it pauses
   const PROMPT_DELAY_MS = 150; // and typing many keys
+  /* The tint of a drawn character: the first band whose floor its probability reaches, from the
+   * likely (pale) to the tail (deep). Bands, not a continuous ramp, so that a reader can name the
+   * colour she sees from the legend; lmlab-sampler.css gives each its colour in light and dark. */
+  const BANDS = [[0.5, "≥ 50 %"], [0.2, "20–50 %"], [0.05, "5–20 %"], [0.01, "1–5 %"], [0, "< 1 %"]];
+  const TITLE_FONT = { family: "verdana, arial, sans-serif", size: 13 }; // the figure's title, measured to fit
   const api = { panels: [], loadStartedAt: null, readyAt: null, model: null, error: null };
   window.lmlabSampler = api;
 
@@ -132,6 +146,24 @@
     return Float64Array.from(row, (z) => z - max);
   }
 
+  /* A probability in percent, to two significant figures below 10 % (a tail character's 0.31 %
+   * must not read as 0 %), with a space that does not break before the sign. */
+  function percent(p) {
+    const x = 100 * p;
+    const digits = x >= 10 || x === 0 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
+    return digits + "\u00a0%";
+  }
+
+  /* What a drawn character meant to the model at its step: its probability under the model at
+   * T = 1 (the figure's grey bars, which no knob changes), its rank there, and its probability in
+   * the distribution it was drawn from (after T and the filters). */
+  function describe(logits, options, id) {
+    const probs = lmlabFilters.softmax(logits);
+    let rank = 1;
+    for (const p of probs) if (p > probs[id]) rank += 1;
+    return { id, p: probs[id], rank, q: lmlabFilters.distribution(logits, options)[id] };
+  }
+
   /* The exported GPT under ONNX Runtime Web: (ids, each layer's past keys and values) → (logits,
    * each layer's keys and values); a cache is the list of those tensors, in the export's order. */
   class Model {
@@ -202,9 +234,19 @@
      * KV cache serves while the text fits ctx, and once it is full every step recomputes the
      * last ctx tokens. */
     async generate(ids, options, seed, chars, rows, alive) {
+      const drawn = await this.sample(ids, options, seed, chars, rows, alive);
+      return drawn && drawn.map((row) => this.decode(row.map((d) => d.id)));
+    }
+
+    /* As generate, but each continuation as what describe() says of its characters; each stream
+     * starts `skip` numbers in, past those the panel's steps took from stream 0, so that after
+     * steps at unchanged knobs the first sample goes on where they stopped. */
+    async sample(ids, options, seed, chars, rows, alive, skip = 0) {
       const first = await this.prompt(ids, rows);
       const seqs = Array.from({ length: rows }, () => ids.slice());
+      const drawn = seqs.map(() => []);
       const random = seqs.map((_, b) => lmlabFilters.rng(seed, b));
+      random.forEach((r) => { for (let i = 0; i < skip; i++) r(); });
       let { last, cache, length } = first;
       for (let step = 0; step < chars; step++) {
         if (step) {
@@ -218,9 +260,13 @@
           last = out.last;
           if (!alive()) return null;
         }
-        seqs.forEach((s, b) => s.push(lmlabFilters.pick(last[b], options, random[b])));
+        seqs.forEach((s, b) => {
+          const id = lmlabFilters.pick(last[b], options, random[b]);
+          s.push(id);
+          drawn[b].push(describe(last[b], options, id));
+        });
       }
-      return seqs.map((s) => this.decode(s.slice(ids.length)));
+      return drawn;
     }
   }
 
@@ -328,6 +374,28 @@
     seed: ["seed", (s) => Number.isInteger(s) && s >= 0 && s < 2 ** 32, "a whole number from 0 to 4294967295"],
   };
 
+  /* An element for the parts of the panel that only a running model needs (the step buttons, the
+   * kept set, the legend): the script adds them, so that a page without it shows no dead widget. */
+  function element(tag, className, text, attributes = {}) {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text) el.textContent = text;
+    for (const [name, value] of Object.entries(attributes)) el.setAttribute(name, value);
+    return el;
+  }
+
+  /* The band (an index into BANDS) of a probability. */
+  const band = (p) => BANDS.findIndex(([floor]) => p >= floor);
+
+  let measurer = null;
+
+  /* The width in px of `text` in the figure's title font, as the browser lays it out. */
+  function textWidth(text) {
+    measurer = measurer || document.createElement("canvas").getContext("2d");
+    measurer.font = `${TITLE_FONT.size}px ${TITLE_FONT.family}`;
+    return measurer.measureText(text).width;
+  }
+
   class Panel {
     constructor(root) {
       this.root = root;
@@ -336,6 +404,7 @@
                       min_p: $("min_p"), seed: $("seed") };
       this.button = $("sample");
       this.status = root.querySelector(".lmlab-sampler-status");
+      this.status.setAttribute("role", "status"); // a screen reader says what the panel did, when it is done
       this.error = root.querySelector(".lmlab-sampler-error");
       this.figure = root.querySelector(".lmlab-sampler-figure");
       this.samples = root.querySelector(".lmlab-sampler-samples");
@@ -346,8 +415,10 @@
       this.timings = { draw: [], sample: [] };
       this.draws = 0;
       this.sampled = 0;
-      this.state = null; // {ids, logits}: the prompt as it stands, once the model could read it
-      this.shown = null; // {ids, logits, options}: what the figure and the samples show
+      this.walk = null; // {prompt: ids, steps: what describe() says of each character stepped}
+      this.state = null; // {ids, logits, walk, steps}: the walk's context, once the model has read it
+      this.shown = null; // {ids, logits, options, walk, steps}: what the figure and the samples show
+      this.stepping = Promise.resolve(); // steps wait in line: each draws from the logits the last one left
       this.problems = { prompt: "", knobs: "", run: "" }; // the message line shows the first
       this.busy = false;
       this.showValues();
@@ -367,6 +438,19 @@
       return { temperature: v("temperature"), topK: K_VALUES[v("k")], topP: v("top_p"), minP: v("min_p") };
     }
 
+    /* The knobs, or null with their message on the message line. */
+    checkedOptions() {
+      try {
+        const options = this.options();
+        this.problems.knobs = "";
+        return options;
+      } catch (err) {
+        if (!(err instanceof KnobError)) throw err;
+        this.problems.knobs = err.message;
+        return null;
+      }
+    }
+
     showValues() {
       const k = K_VALUES[Number(this.inputs.k.value)];
       const shown = { k: k === null ? "all" : k === undefined ? "?" : k, // "?": out of range, as the message says
@@ -378,12 +462,21 @@
       }
     }
 
-    /* The prompt the model sees: its last ctx − chars characters, so that the prompt and a
-     * continuation fit the KV cache (lmlab.viz.sampling_frame's rule); empty means a line break. */
-    promptText() {
+    /* How many characters the model reads: the last ctx − chars, so that they and a continuation
+     * fit the KV cache (lmlab.viz.sampling_frame's rule). */
+    reads() {
       const m = this.model, chars = m.sampleChars;
-      const keep = chars < m.ctx ? m.ctx - chars : Math.floor(m.ctx / 2);
-      return (this.inputs.prompt.value || "\n").slice(-keep);
+      return chars < m.ctx ? m.ctx - chars : Math.floor(m.ctx / 2);
+    }
+
+    /* The prompt the model sees: its last reads() characters; empty means a line break. */
+    promptText() {
+      return (this.inputs.prompt.value || "\n").slice(-this.reads());
+    }
+
+    /* What the model reads after the prompt and the steps: their last reads() characters. */
+    context() {
+      return [...this.walk.prompt, ...this.walk.steps.map((d) => d.id)].slice(-this.reads());
     }
 
     setBusy(busy) {
@@ -398,6 +491,11 @@
       this.error.textContent = message;
       if (message) this.root.dataset.error = message;
       else delete this.root.dataset.error;
+    }
+
+    /* The note line (aria-live): what a step drew, or what a tapped character is. */
+    tell(text) {
+      this.note.textContent = text;
     }
 
     /* No samples pending: the figure and samples shown stay as they are. */
@@ -418,6 +516,24 @@
       this.report();
     }
 
+    /* The parts only a running model needs, round the figure: under it the kept set and the step
+     * buttons, then the note line and the legend of the tints, then the samples. */
+    build() {
+      this.kept = element("p", "lmlab-sampler-kept");
+      this.stepButton = element("button", "", "step one character", { type: "button", name: "step" });
+      this.resetButton = element("button", "", "back to the prompt", { type: "button", name: "reset" });
+      const walk = element("div", "lmlab-sampler-walk");
+      walk.append(this.stepButton, this.resetButton);
+      this.note = element("p", "lmlab-sampler-note", "", { "aria-live": "polite" });
+      const legend = element("p", "lmlab-sampler-legend",
+                             "Each drawn character is tinted by the probability the model (T = 1) gave it at its step:");
+      const bands = BANDS.map(([floor, label], i) => element("span", `lmlab-sampler-band lmlab-sampler-p${i}`, label,
+                                                             { "data-floor": floor, "data-ceiling": i ? BANDS[i - 1][0] : 1 }));
+      legend.append(" ", ...bands.flatMap((b) => [b, " "]),
+                    "Hover or tap a character for its numbers; the characters stepped one at a time are underlined.");
+      this.figure.after(this.kept, walk, this.note, legend);
+    }
+
     async start() {
       try { // the page's own scripts first: without them the panel would be dead
         if (typeof Plotly !== "object") throw missing("plotly.min.js", true);
@@ -433,6 +549,7 @@
         if (!(err instanceof Unavailable)) console.error(err);
         return;
       }
+      this.build();
       for (const name of ["k", "temperature", "top_p", "min_p"]) {
         this.inputs[name].addEventListener("input", (event) => this.moved({ started: event.timeStamp }));
       }
@@ -446,19 +563,27 @@
         this.inputs.seed.value = ((Number(this.inputs.seed.value) || 0) + 1) % 2 ** 32;
         this.moved({ redraw: false, delay: 0 });
       });
+      // steps and the way back take turns, in the order they were asked for
+      this.stepButton.addEventListener("click", () => { this.stepping = this.stepping.then(() => this.step()); });
+      this.resetButton.addEventListener("click", () => { this.stepping = this.stepping.then(() => this.restart()); });
+      this.samples.addEventListener("click", (event) => this.tapped(event.target));
       // a new theme redraws what is shown, in its colours: the same prompt, knobs and samples
       const redraw = () => this.draw(this.shown).catch((err) => this.fail(err, this.version, "draw the figure"));
       new MutationObserver(() => this.shown && redraw()).observe(document.documentElement,
                                                                  { attributes: true, attributeFilter: ["data-theme"] });
+      // and a new width (a phone turned, a sidebar closed) fits the title to it, after the layout settles
+      new ResizeObserver(() => requestAnimationFrame(() => {
+        if (this.shown && this.figure.clientWidth !== this.fitted) redraw();
+      })).observe(this.figure);
       this.status.textContent = "Chapter 5's trained model, running in this page (ONNX Runtime Web, WebAssembly); " +
         `loaded in ${((api.readyAt - api.loadStartedAt) / 1000).toFixed(2)} s.`;
       this.root.dataset.state = "ready";
       await this.prompted();
     }
 
-    /* A new prompt: one run of the model over it, then the figure and fresh samples. */
+    /* A new prompt: the steps start again from it. */
     async prompted() {
-      const version = ++this.version;
+      ++this.version; // samples of the last prompt stop
       let ids;
       try {
         ids = this.model.encode(this.promptText());
@@ -469,16 +594,53 @@
         return;
       }
       this.problems.prompt = "";
+      this.walk = { prompt: ids, steps: [] };
+      await this.reread(performance.now());
+    }
+
+    /* One run of the model over the walk's context, then the figure and fresh samples. A walk
+     * changed on the way (a new prompt, a step, the way back) owns the panel: this one stops. */
+    async reread(started) {
+      const walk = this.walk, steps = walk.steps.length, ids = this.context();
       let first;
       try {
         first = await this.model.prompt(ids, this.model.shownSamples);
       } catch (err) {
-        this.fail(err, version, "read the prompt");
+        if (walk === this.walk) this.fail(err, this.version, "read the prompt");
         return;
       }
-      if (version !== this.version) return;
-      this.state = { ids, logits: first.last[0] };
-      this.refresh(version, { started: performance.now(), delay: 0 });
+      if (walk !== this.walk || steps !== walk.steps.length) return;
+      this.state = { ids, logits: first.last[0], walk, steps };
+      this.refresh(++this.version, { started, delay: 0 });
+    }
+
+    /* One character drawn at the knobs and seed as they stand, from the distribution the figure
+     * shows, appended to the walk; the figure then shows the next one. The n-th step takes the
+     * n-th number of the seed's first stream, as the first sample's n-th character would. */
+    async step() {
+      const state = this.state, walk = this.walk;
+      if (!state || this.problems.prompt || state.walk !== walk || state.steps !== walk.steps.length) return;
+      const options = this.checkedOptions();
+      this.report();
+      if (!options) return;
+      const random = lmlabFilters.rng(Number(this.inputs.seed.value), 0);
+      for (let i = 0; i < state.steps; i++) random();
+      const drawn = describe(state.logits, options, lmlabFilters.pick(state.logits, options, random));
+      walk.steps.push(drawn);
+      this.tell(`Step ${walk.steps.length} drew ${this.explain(drawn)}. The figure now shows the next step.`);
+      await this.reread(performance.now());
+    }
+
+    /* Back to the prompt: the steps dropped, the prompt's figure and samples again. */
+    async restart() {
+      if (!this.walk || this.problems.prompt) return;
+      if (!this.walk.steps.length) {
+        this.tell("No steps to drop: the figure and the samples are the prompt's.");
+        return;
+      }
+      this.walk = { prompt: this.walk.prompt, steps: [] };
+      this.tell("Back to the prompt: the steps are dropped.");
+      await this.reread(performance.now());
     }
 
     /* A knob moved: redraw the distribution now, sample when the slider rests. While the prompt
@@ -489,25 +651,19 @@
       this.refresh(++this.version, { redraw, delay, started });
     }
 
-    /* The figure and fresh samples of the prompt at the knobs as they stand, or the knob's
+    /* The figure and fresh samples of the context at the knobs as they stand, or the knob's
      * message and the last figure and samples kept. A seed's move (`redraw` false) keeps the
-     * figure, when it shows this prompt at these knobs. */
+     * figure, when it shows this context at these knobs. */
     refresh(version, { redraw = true, delay = 0, started } = {}) {
-      let options;
-      try {
-        options = this.options();
-        this.problems.knobs = "";
-      } catch (err) {
-        if (!(err instanceof KnobError)) throw err;
-        this.problems.knobs = err.message;
-      }
+      const options = this.checkedOptions();
       this.problems.run = "";
       this.report();
       if (!options) {
         this.halt();
         return;
       }
-      const view = { ids: this.state.ids, logits: this.state.logits, options };
+      const { ids, logits, walk, steps } = this.state;
+      const view = { ids, logits, options, walk, steps };
       const same = this.shown && this.shown.logits === view.logits &&
         JSON.stringify(this.shown.options) === JSON.stringify(options);
       this.shown = view;
@@ -515,21 +671,52 @@
       this.resample(view, version, delay);
     }
 
+    /* "next character after …'tail'", the tail as long as fits the figure (24 characters at
+     * most): plotly does not wrap a title, and one wider than the figure runs out of the panel. */
+    title(ids, width) {
+      const text = this.model.decode(ids), room = width - 60; // the plot's margins, the title centred over it
+      for (let n = 24; ; n--) {
+        const title = "next character after …" + pyRepr(text.slice(-n));
+        if (n <= 1 || textWidth(title) <= room) return title;
+      }
+    }
+
+    /* How many characters the filters keep, and how much of the model's probability (T = 1, the
+     * grey bars) they hold: the tail they cut, in two numbers. */
+    showKept(probs, kept) {
+      let count = 0, mass = 0;
+      kept.forEach((q, i) => {
+        if (q > 0) {
+          count += 1;
+          mass += probs[i];
+        }
+      });
+      const V = probs.length, x = 100 * mass;
+      // a share that rounds to 100 % while a character is cut says so
+      const share = count === V ? "100\u00a0%" : x < 99.5 ? percent(mass)
+        : x < 99.99 ? `${(Math.floor(x * 100) / 100).toFixed(2)}\u00a0%` : "over 99.99\u00a0%";
+      this.kept.textContent = `The filters keep ${count} of ${V} characters, ${share} of the model's probability ` +
+        "(the grey bars).";
+      this.kept.dataset.kept = count;
+      this.kept.dataset.mass = mass;
+    }
+
     async draw(view, started) {
       const m = this.model, colors = themeColors();
       const probs = lmlabFilters.softmax(view.logits);
       const kept = lmlabFilters.distribution(view.logits, view.options);
+      this.showKept(probs, kept);
       const top = Array.from(probs, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b).slice(0, TOP);
       const x = top.map((i) => plotlyText(charLabel(m.vocab[i])));
       const bar = (name, values, color) => ({ type: "bar", name, x, y: top.map((i) => values[i]), marker: { color },
                                               hovertemplate: "%{x}: %{y:.3f}<extra>" + name + "</extra>" });
-      const title = "next character after …" + pyRepr(m.decode(view.ids).slice(-24));
+      this.fitted = this.figure.clientWidth;
       const layout = {
         barmode: "overlay", height: 320, margin: { l: 50, r: 10, t: 30, b: 60 }, hovermode: "closest",
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: colors.text, size: 12 },
         legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
-        xaxis: { title: { text: plotlyText(title) }, gridcolor: colors.grid,
-                 tickfont: { family: "monospace", size: 11 }, automargin: true },
+        xaxis: { title: { text: plotlyText(this.title(view.ids, this.fitted)), font: TITLE_FONT },
+                 gridcolor: colors.grid, tickfont: { family: "monospace", size: 11 }, automargin: true },
         yaxis: { title: { text: "probability" }, gridcolor: colors.grid, rangemode: "tozero" },
       };
       await Plotly.react(this.figure, [bar("model (T = 1)", probs, colors.model), bar("sampled from", kept, colors.kept)],
@@ -538,6 +725,46 @@
       if (started !== undefined) this.timings.draw.push(performance.now() - started);
       this.draws += 1;
       this.root.dataset.draws = this.draws;
+    }
+
+    /* A drawn character in words: what it is, its probability under the model and its rank there,
+     * and its probability after T and the filters. */
+    explain(d) {
+      const m = this.model;
+      return `${pyRepr(m.vocab[d.id])}, ${percent(d.p)} under the model (rank ${d.rank} of ${m.V}), ` +
+        `${percent(d.q)} after T and the filters`;
+    }
+
+    /* A drawn character, tinted by its band, with its numbers in its attributes and its title. */
+    charSpan(d, where) {
+      const c = this.model.vocab[d.id];
+      return element("span", `lmlab-sampler-p${band(d.p)}` + (c === "\n" ? " lmlab-sampler-nl" : ""), c,
+                     { "data-p": d.p, "data-rank": d.rank, "data-q": d.q, title: `${where}: ${this.explain(d)}` });
+    }
+
+    /* Each sample as a reader reads on: the prompt the model read (muted), the steps (underlined)
+     * and the continuation, each drawn character tinted. */
+    showSamples(view, drawn) {
+      const prompt = this.model.decode(view.walk.prompt), steps = view.walk.steps.slice(0, view.steps);
+      this.samples.replaceChildren(...drawn.map((row) => {
+        const stepped = element("span", "lmlab-sampler-stepped");
+        stepped.append(...steps.map((d, i) => this.charSpan(d, `step ${i + 1}`)));
+        const continuation = element("span", "lmlab-sampler-continuation");
+        continuation.append(...row.map((d, i) => this.charSpan(d, `character ${i + 1}`)));
+        const pre = element("pre", "lmlab-sampler-sample");
+        pre.append(element("span", "lmlab-sampler-context", prompt), stepped, continuation);
+        return pre;
+      }));
+    }
+
+    /* A tapped character's numbers on the note line: a phone shows no title on hover. */
+    tapped(target) {
+      const span = target.closest ? target.closest("[data-p]") : null;
+      if (!span || !this.samples.contains(span)) return;
+      const which = [...this.samples.children].indexOf(span.closest("pre")) + 1;
+      this.samples.querySelectorAll(".lmlab-sampler-tapped").forEach((el) => el.classList.remove("lmlab-sampler-tapped"));
+      span.classList.add("lmlab-sampler-tapped");
+      this.tell(`Sample ${which}, ${span.title}.`);
     }
 
     /* Fresh samples of `view` after `delay` ms, unless a newer move comes first; `busy` until
@@ -549,22 +776,18 @@
       this.pending = setTimeout(async () => {
         if (version !== this.version) return; // a newer move has taken over
         const m = this.model, started = performance.now();
-        let texts;
+        let drawn;
         try {
-          texts = await m.generate(view.ids, view.options, seed, m.sampleChars, m.shownSamples,
-                                   () => version === this.version);
+          drawn = await m.sample(view.ids, view.options, seed, m.sampleChars, m.shownSamples,
+                                 () => version === this.version, view.steps);
         } catch (err) {
           this.fail(err, version, "draw samples");
           return;
         }
-        if (texts === null || version !== this.version) return; // a newer move has taken over
+        if (drawn === null || version !== this.version) return; // a newer move has taken over
+        this.showSamples(view, drawn);
         const took = performance.now() - started;
         this.timings.sample.push(took);
-        this.samples.replaceChildren(...texts.map((t) => {
-          const pre = document.createElement("pre");
-          pre.textContent = t;
-          return pre;
-        }));
         this.sampled += 1;
         this.root.dataset.samples = this.sampled;
         this.setBusy(false);

@@ -13,7 +13,14 @@ the page under ONNX Runtime Web, opened from disk (file://) and served on 127.0.
 - a tiny positive temperature (1e-320, below which logits / T overflows) tends to greedy decoding;
   a knob widened through the page past its range says so on the message line and frees the panel;
 - it reads in dark mode and at a 400-px-wide viewport; and a build without ONNX Runtime Web, or with
-  a file missing or damaged, shows a one-line notice in plain words beside the static twin.
+  a file missing or damaged, shows a one-line notice in plain words beside the static twin;
+- it teaches the tail (issue 32): "step one character" appends exactly one character, the first
+  sample's next one at unchanged knobs and the tallest bar at T = 0, and the figure moves on to the
+  new context; the way back gives the prompt's figure and samples again; the kept set's size and
+  mass are what `filter_logits` keeps of the logits shown, and as many bars are coloured; every
+  drawn character carries the model's probability of it (checked against a run of the model) in its
+  attributes and title, and its tint is its legend band's, the bands' lightness monotone in light and
+  dark; and nothing in the panel runs out of it at 390 px, light or dark, with a wide prompt.
 
 Run with `make browser` (smoke build) or `make browser-book` (the full build). Screenshots land in
 _build/screenshots/sampler-*.png.
@@ -46,7 +53,12 @@ STATE = """() => {
             error: root.querySelector('.lmlab-sampler-error').textContent,
             status: root.querySelector('.lmlab-sampler-status').textContent,
             bars: (gd.data || []).map(t => Array.from(t.y)),
-            texts: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => p.textContent),
+            texts: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => {
+                const c = p.querySelector('.lmlab-sampler-continuation'); return c ? c.textContent : null; }),
+            stepped: [...root.querySelectorAll('.lmlab-sampler-samples pre')].map(p => {
+                const c = p.querySelector('.lmlab-sampler-stepped'); return c ? c.textContent : null; }),
+            kept: (k => k && {text: k.textContent, count: Number(k.dataset.kept), mass: Number(k.dataset.mass)})(
+                root.querySelector('.lmlab-sampler-kept')),
             title: (gd.querySelector('.g-xtitle') || {}).textContent, busy: root.dataset.busy || null,
             italics: gd.querySelectorAll('[style*="italic"], tspan[font-style]').length};
 }"""
@@ -98,6 +110,24 @@ def no_problems(tab, where: str) -> None:
     assert not problems, f"{where}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
 
 
+def shoot(page, path) -> None:
+    """A screenshot of the whole panel: the viewport made tall enough to hold it, the panel centred
+    (below the book's sticky header), then the viewport as it was. Neither an element's screenshot
+    nor a clip of the full page gives it on this long page: both come out shifted."""
+    size = page.viewport_size
+    height = page.evaluate(f"() => document.querySelector('{PANEL}').getBoundingClientRect().height")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height) + 300)})
+    box = page.evaluate(f"""() => {{ const r = document.querySelector('{PANEL}');
+        r.scrollIntoView({{block: 'center'}});
+        const b = r.getBoundingClientRect();
+        return {{x: Math.max(0, b.left - 8), y: Math.max(0, b.top - 8),
+                 width: b.width + 16, height: b.height + 16}}; }}""")
+    page.wait_for_timeout(200)  # a sticky header that hides on scroll settles
+    page.screenshot(path=str(path), clip=box)
+    page.set_viewport_size(size)
+
+
+
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_loads_offline_and_runs_the_exported_model(tab, origin, book_root, book_server, check, screenshots):
     s = open_sampler(tab, url_of(origin, book_root, book_server))
@@ -109,7 +139,7 @@ def test_loads_offline_and_runs_the_exported_model(tab, origin, book_root, book_
         return m.generate(m.encode(prompt), {temperature: 0}, 0, chars, 1, () => true).then(t => t[0]); }""",
                            [check["greedy"]["prompt"], check["greedy_chars"]])
     assert greedy == check["greedy"]["text"], "the page's greedy text is not torch's: it does not run the same model"
-    page.locator(PANEL).screenshot(path=str(screenshots / f"sampler-{origin}.png"))
+    shoot(page, screenshots / f"sampler-{origin}.png")
     no_problems(tab, f"{origin}: {PAGE}")
 
 
@@ -390,7 +420,7 @@ def test_dark_mode_and_a_phone_screen(tab, book_server, screenshots):
         return {{panel: r.scrollWidth <= r.clientWidth, inside: box.left >= 0 && box.right <= window.innerWidth,
                  wider: wide.map(el => el.tagName + '.' + el.getAttribute('class'))}}; }}""")
     assert fits == {"panel": True, "inside": True, "wider": []}, f"sideways scroll at 400 px: {fits}"
-    panel.screenshot(path=str(screenshots / "sampler-400px-light.png"))
+    shoot(page, screenshots / "sampler-400px-light.png")
     light = page.evaluate("() => document.querySelector('.lmlab-sampler-figure').layout.font.color")
     page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
     page.wait_for_function("(light) => document.querySelector('.lmlab-sampler-figure').layout.font.color !== light",
@@ -399,7 +429,7 @@ def test_dark_mode_and_a_phone_screen(tab, book_server, screenshots):
         return {font: gd.layout.font.color, bars: gd.data.map(t => t.marker.color),
                 background: getComputedStyle(document.body).backgroundColor}; }""")
     assert dark["font"] != light and dark["background"] != "rgb(255, 255, 255)", dark
-    panel.screenshot(path=str(screenshots / "sampler-400px-dark.png"))
+    shoot(page, screenshots / "sampler-400px-dark.png")
     no_problems(tab, "400 px, dark mode")
 
 
@@ -490,3 +520,218 @@ def test_a_damaged_file_says_what_is_wrong_and_what_to_do(tab, origin, file, how
     assert all(words in status for words in said), f"the notice does not say {said}: {status!r}"
     assert not [w for w in TECHNICAL if w in status], f"a technical notice: {status!r}"
     assert not problems, f"{origin} {file} {how}: " + "; ".join(problems)
+
+
+# issue 32: the panel teaches the tail
+
+def click_and_settle(page, name: str) -> dict:
+    """Press the panel's button `name` and wait until the figure and the samples are redrawn."""
+    before = state(page)
+    button = page.locator(f'{PANEL} button[name="{name}"]')
+    button.scroll_into_view_if_needed()
+    button.click()
+    return settle(page, before)
+
+
+def set_knobs(page, **values) -> dict:
+    """Set knobs (slider positions: k is an index of the panel's k values) as one move, and wait
+    for the figure and the samples."""
+    before = state(page)
+    page.evaluate(f"""(values) => {{ const r = document.querySelector('{PANEL}');
+        for (const [name, value] of Object.entries(values)) {{
+            const el = r.querySelector(`[name="${{name}}"]`);
+            el.value = String(value);
+            el.dispatchEvent(new Event('input', {{bubbles: true}}));
+        }} }}""", values)
+    return settle(page, before)
+
+
+def shown_context(page) -> str:
+    return page.evaluate("() => { const p = lmlabSampler.panels[0]; return p.model.decode(p.shown.ids); }")
+
+
+def bar_labels(page) -> list[str]:
+    return page.evaluate("() => Array.from(document.querySelector('.lmlab-sampler-figure').data[0].x)")
+
+
+LABELS = {" ": "␣", "\n": "↵", "\t": "⇥"}  # how the figure's ticks write what cannot be seen
+
+
+def test_a_step_appends_one_character_and_the_figure_moves_on(tab, book_root, screenshots):
+    page = tab.page
+    open_sampler(tab, (book_root / PAGE).as_uri())
+    prompt = page.locator(f'{PANEL} [name="prompt"]')
+    prompt.scroll_into_view_if_needed()
+    before = state(page)
+    prompt.fill("ROMEO:")  # short enough that the steps below stay in the window the model reads
+    start = settle(page, before)
+    assert start["stepped"] == [""] * len(start["texts"]), start["stepped"]
+    last = start
+    for n in range(1, 6):
+        now = click_and_settle(page, "step")
+        assert now["error"] == "", now["error"]
+        assert now["stepped"] == [start["texts"][0][:n]] * len(now["texts"]), (
+            f"step {n}: the samples begin with {now['stepped']}, not with the first sample's first {n} characters "
+            f"{start['texts'][0][:n]!r}: a step appends one character drawn at the knobs and seed as they stand")
+        assert shown_context(page) == "ROMEO:" + start["texts"][0][:n], "the figure does not show the stepped context"
+        assert now["title"] != last["title"] and now["bars"] != last["bars"], f"step {n}: the figure did not move on"
+        assert now["title"].replace("\xa0", " ").endswith(repr(("ROMEO:" + now["stepped"][0])[-24:])), now["title"]
+        # with the knobs unchanged, the first sample goes on where the steps stopped
+        assert now["texts"][0][:-n] == start["texts"][0][n:], f"step {n}: the first sample did not go on"
+        last = now
+    back = click_and_settle(page, "reset")
+    assert back["stepped"] == start["stepped"] and back["texts"] == start["texts"], "the way back lost the samples"
+    assert back["bars"] == start["bars"] and back["title"] == start["title"], "the way back lost the prompt's figure"
+    # greedy (T = 0): a step appends the tallest bar's character
+    greedy = set_knobs(page, temperature=0)
+    tallest = bar_labels(page)[max(range(len(greedy["bars"][0])), key=lambda i: greedy["bars"][0][i])]
+    stepped = click_and_settle(page, "step")["stepped"][0]
+    assert len(stepped) == 1 and LABELS.get(stepped, stepped) == tallest, f"T = 0 stepped {stepped!r}, not {tallest!r}"
+    note = page.locator(f"{PANEL} .lmlab-sampler-note")
+    assert note.get_attribute("aria-live") == "polite" and "Step 1 drew" in note.text_content(), note.text_content()
+    for name, label in [("step", "step one character"), ("reset", "back to the prompt")]:
+        assert page.locator(f'{PANEL} button[name="{name}"]').inner_text().strip() == label
+    assert page.locator(f"{PANEL} .lmlab-sampler-status").get_attribute("role") == "status"
+    shoot(page, screenshots / "sampler-stepped-1280-light.png")
+    no_problems(tab, "stepping")
+
+
+# knob settings (k as the slider's position: 0 is k = 1, 4 is k = 5), each moved from the defaults
+KEPT = [{}, {"k": 0}, {"k": 4}, {"top_p": 0.5}, {"min_p": 0.1}, {"temperature": 0.5, "top_p": 0.9},
+        {"temperature": 1.5, "k": 9, "min_p": 0.02}, {"temperature": 0}]
+DEFAULTS = {"k": 23, "temperature": 1, "top_p": 1, "min_p": 0}
+
+
+def test_the_kept_set_is_what_the_filters_keep(tab, book_server, vocab):
+    """The line under the figure says how many characters the filters keep and how much of the
+    model's probability they hold: checked against `filter_logits` on the logits the figure shows."""
+    page = tab.page
+    open_sampler(tab, book_server + PAGE)
+    for setting in KEPT:
+        s = set_knobs(page, **{**DEFAULTS, **setting})
+        shown = page.evaluate("() => { const v = lmlabSampler.panels[0].shown; "
+                              "return {logits: Array.from(v.logits), options: v.options}; }")
+        o = shown["options"]
+        logits = torch.tensor(shown["logits"], dtype=torch.float64)
+        out = filter_logits(logits, o["temperature"], top_k=o["topK"], top_p=o["topP"], min_p=o["minP"])
+        kept = torch.isfinite(out)
+        count, mass = int(kept.sum()), float(logits.softmax(-1)[kept].sum())
+        said = s["kept"]
+        assert said["count"] == count and said["mass"] == pytest.approx(mass, abs=1e-9), (setting, said, count, mass)
+        assert f"keep {count} of {len(vocab)} characters" in said["text"], (setting, said["text"])
+        share = said["text"].split("characters, ")[1].split("\xa0%")[0]
+        if count == len(vocab):
+            assert share == "100", said["text"]
+        else:
+            value = float(share.removeprefix("over "))
+            assert value < 100 and abs(value - 100 * mass) <= 0.5, (setting, said["text"], mass)
+        coloured = sum(y > 0 for y in s["bars"][1])
+        assert coloured == min(count, len(s["bars"][1])), f"{setting}: {coloured} coloured bars, {count} kept"
+    no_problems(tab, "the kept set")
+
+
+def luminance(css: str) -> float:
+    """WCAG's relative luminance of an rgb()/rgba() colour."""
+    r, g, b = (int(float(v)) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+TINTS = """() => { const r = document.querySelector('.lmlab-sampler'), bg = el => getComputedStyle(el).backgroundColor;
+    return {bands: [...r.querySelectorAll('.lmlab-sampler-legend [data-floor]')].map(b => ({
+                bg: bg(b), floor: Number(b.dataset.floor), ceiling: Number(b.dataset.ceiling), label: b.textContent})),
+            chars: [...r.querySelectorAll('.lmlab-sampler-samples [data-p]')].map(s => ({
+                c: s.textContent, p: Number(s.dataset.p), rank: Number(s.dataset.rank), title: s.title,
+                bg: bg(s)}))}; }"""
+
+
+def shown_percent(title: str) -> float:
+    return float(title.split(" under the model")[0].rsplit(", ", 1)[1].removesuffix("\xa0%"))
+
+
+def check_tints(tints: dict, vocab: list[str], theme: str) -> None:
+    bands, chars = tints["bands"], tints["chars"]
+    assert len(bands) >= 3 and len({b["bg"] for b in bands}) == len(bands), f"{theme}: legend {bands}"
+    lum = [luminance(b["bg"]) for b in bands]
+    steps = [b - a for a, b in zip(lum, lum[1:], strict=False)]
+    assert all(d > 0 for d in steps) or all(d < 0 for d in steps), f"{theme}: the tints are not ordered: {lum}"
+    assert bands[0]["ceiling"] == 1 and bands[-1]["floor"] == 0
+    assert all(a["floor"] == b["ceiling"] > b["floor"] for a, b in zip(bands, bands[1:], strict=False)), bands
+    which = []
+    for ch in chars:
+        found = [i for i, b in enumerate(bands) if b["bg"] == ch["bg"]]
+        assert len(found) == 1, f"{theme}: {ch} has no tint of the legend"
+        b = bands[found[0]]
+        assert b["floor"] <= ch["p"] and (ch["p"] < b["ceiling"] or found[0] == 0), f"{theme}: {ch} tinted as {b}"
+        x = 100 * ch["p"]
+        assert abs(shown_percent(ch["title"]) - x) <= (0.5 if x >= 10 else 0.051 * x), ch
+        assert f"(rank {ch['rank']} of {len(vocab)})" in ch["title"], ch
+        which.append(found[0])
+    by_p = [i for _, i in sorted(zip((-c["p"] for c in chars), which, strict=True))]
+    assert by_p == sorted(by_p), f"{theme}: a less likely character has a paler tint"
+    assert len(set(which)) >= 2, f"{theme}: all {len(chars)} characters in one band: the test shows nothing"
+
+
+def test_each_drawn_character_carries_its_probability_and_its_tint_follows_it(tab, book_server, vocab, screenshots):
+    page = tab.page
+    open_sampler(tab, book_server + PAGE)
+    click_and_settle(page, "step")  # the stepped characters carry theirs too
+    tints = page.evaluate(TINTS)
+    assert len(tints["chars"]) == sum(len(t) + 1 for t in state(page)["texts"]), "a drawn character without numbers"
+    check_tints(tints, vocab, "light")
+    # the numbers are the model's: run it over the context and the first sample's characters
+    runs = page.evaluate("""async () => { const p = lmlabSampler.panels[0], m = p.model, ids = p.shown.ids.slice();
+        const first = document.querySelector('.lmlab-sampler-samples pre .lmlab-sampler-continuation');
+        const out = [];
+        for (const s of [...first.querySelectorAll('[data-p]')].slice(0, 4)) {
+            const id = m.ids.get(s.textContent);
+            out.push({logits: Array.from((await m.run([ids], null)).last[0]), id, p: Number(s.dataset.p),
+                      rank: Number(s.dataset.rank)});
+            ids.push(id);
+        }
+        return out; }""")
+    for i, r in enumerate(runs):
+        probs = torch.tensor(r["logits"], dtype=torch.float64).softmax(-1)
+        assert r["p"] == pytest.approx(float(probs[r["id"]]), abs=1e-5), f"character {i}: {r['p']} is not the model's"
+        assert r["rank"] == 1 + int((probs > probs[r["id"]]).sum()), f"character {i}: rank {r['rank']}"
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    page.wait_for_timeout(200)
+    dark = page.evaluate(TINTS)
+    assert [b["bg"] for b in dark["bands"]] != [b["bg"] for b in tints["bands"]], "the tints ignore the dark theme"
+    check_tints(dark, vocab, "dark")
+    # a tap shows a character's numbers on the note line (a phone has no hover)
+    span = page.locator(f"{PANEL} .lmlab-sampler-samples pre").nth(1).locator("[data-p]").nth(2)
+    span.click()
+    assert page.locator(f"{PANEL} .lmlab-sampler-note").text_content() == f"Sample 2, {span.get_attribute('title')}."
+    no_problems(tab, "tinted characters")
+
+
+def test_nothing_runs_out_of_the_panel_on_a_phone(tab, book_server, vocab, screenshots):
+    """Issue 32: the figure's title ran out of the panel at phone widths (plotly does not wrap it);
+    at 390 px, light and dark, with a prompt of wide letters and steps, every box in the panel,
+    the figure's texts included, stays within it."""
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 860})
+    open_sampler(tab, book_server + PAGE)
+    wide = "".join(c for c in "WMWMWMWMWMWMWMWMWMWMWMWM@%" if c in vocab)
+    prompt = page.locator(f'{PANEL} [name="prompt"]')
+    prompt.scroll_into_view_if_needed()
+    before = state(page)
+    prompt.fill(wide * 3)
+    settle(page, before)
+    fits = f"""() => {{ const r = document.querySelector('{PANEL}'), box = r.getBoundingClientRect();
+        const out = [...r.querySelectorAll('*')].filter(el => {{ const b = el.getBoundingClientRect();
+            return b.width > 0 && (b.left < box.left - 1 || b.right > box.right + 1); }});
+        return {{panel: r.scrollWidth <= r.clientWidth, inside: box.left >= 0 && box.right <= window.innerWidth,
+                 out: out.map(el => el.tagName + '.' + el.getAttribute('class') + ' '
+                                    + (el.textContent || '').slice(0, 40))}}; }}"""
+    for theme in ("light", "dark"):
+        if theme == "dark":
+            page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+            page.wait_for_timeout(300)
+        for n in range(2):
+            assert page.evaluate(fits) == {"panel": True, "inside": True, "out": []}, (
+                f"{theme}, {n} step(s): {page.evaluate(fits)}")
+            click_and_settle(page, "step")
+        shoot(page, screenshots / f"sampler-390px-{theme}.png")
+    no_problems(tab, "390 px")
