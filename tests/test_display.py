@@ -77,6 +77,22 @@ def test_glue_stores_a_figure_through_its_mime_bundle():
     assert bundle._repr_mimebundle_()
 
 
+def test_size_label_never_rounds_a_size_to_zero():
+    cases = {850: "850", 2100: "2.1K", 2048: "2.05K", 32_768: "32.8K", 194_000: "194K", 999_999: "1M",
+             1_048_576: "1.05M", 1.8e9: "1.8B", 0.5: "0.5", 0: "0", -2048: "-2.05K", np.int64(300): "300"}
+    assert {v: scaling_figs.size_label(v) for v in cases} == cases
+    assert scaling_figs.size_label(123_456, digits=2) == "120K"
+    for n in np.geomspace(1, 1e13, 200):  # three significant figures: never "0K", never off by more than 0.5 %
+        text = scaling_figs.size_label(n)
+        number = float(text.rstrip("KMBT")) * {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(text[-1], 1)
+        assert abs(number - n) <= 0.005 * n and not text.startswith("0"), (n, text)
+    for bad in (float("nan"), float("inf"), "2K"):
+        with pytest.raises(ValueError, match="value"):
+            scaling_figs.size_label(bad)
+    with pytest.raises(ValueError, match="digits"):
+        scaling_figs.size_label(1.0, digits=0)
+
+
 def test_prediction_figure_marks_the_fits_optimum():
     import pandas as pd
 
@@ -358,17 +374,82 @@ def test_mup_sweep_figure_draws_bands_and_optima():
     assert [a.text for a in fig.layout.annotations] == ["SP (fan-in)", "μP"]
 
 
-def test_mup_comparison_and_coordinate_figures():
+def test_rules_table_holds_what_differs_with_width():
+    from lmlab import mup
+    from lmlab.display import mup as mup_figs
+
+    table = mup_figs.rules_table()  # SP with one σ beside μP: μP's rules
+    assert list(table.columns) == ["SP (constant σ)", "μP"] and table.columns.name == "quantity"
+    assert table.index.is_unique and table.index.nlevels == 1 and table.columns.nlevels == 1  # one header row
+    assert table.to_dict("index") == {
+        "hidden matrices: init std": {"SP (constant σ)": "σ", "μP": "σ/√m"},
+        "hidden matrices: Adam LR": {"SP (constant σ)": "η", "μP": "η/m"},
+        "readout: output multiplier": {"SP (constant σ)": "α_out", "μP": "α_out/m"},
+        "attention logits: scale": {"SP (constant σ)": "1/√d_head", "μP": "√d_head,base / d_head"}}
+    assert "<th>quantity</th>" in table.to_html()  # the header row names the row titles' column
+    # the embeddings and LayerNorms, the same in every parametrization, are left out (the chapter says so)
+    every = mup_figs.rules_table(tuple(mup.RULES))
+    assert list(every.columns) == list(mup.NAMES.values())
+    assert not any(label.startswith(("embeddings", "LayerNorm")) for label in every.index)
+    assert all(row.nunique() > 1 for _, row in every.iterrows())
+    assert every.loc["readout: init std", "SP (fan-in)"] == "σ/√m (or 0)"  # fan-in SP's one row of its own
+    assert every.loc["readout: init std", "μP"] == "σ (or 0)"
+
+
+def test_rules_table_is_read_off_the_rules():
+    """Not typed: give μP's LayerNorms an LR rule, and a row appears; make SP agree with μP on
+    the hidden init, and that row goes."""
+    from lmlab import mup
+    from lmlab.display import mup as mup_figs
+
+    rules = {param: dict(kinds) for param, kinds in mup.RULES.items()}
+    rules["mup"]["vector"] = mup.Rule(lr=-1.0)
+    rules["sp"]["hidden"] = mup.Rule(init=-0.5)
+    table = mup_figs.rules_table(rules=rules)
+    assert list(table.loc["LayerNorm: Adam LR"]) == ["η", "η/m"]
+    assert "hidden matrices: init std" not in table.index
+
+
+def test_mup_comparison_figure_is_a_dot_plot_with_intervals():
     import pandas as pd
 
     from lmlab.display import mup as mup_figs
 
-    table = pd.DataFrame({"mean": [2.4, 2.5], "half": [0.01, 0.02]}, index=["a", "b"])
-    bars = mup_figs.comparison_figure(table).data[0]
-    assert list(bars.y) == ["a", "b"] and list(bars.error_x.array) == [0.01, 0.02]
-    coords = pd.DataFrame([{"param": "mup", "width": w, "seed": 0, "t": t, "layer": "MLP 0", "l1": 1.0,
-                            "delta": t - 1.0} for w in (32, 64) for t in (1, 2, 3)])
+    table = pd.DataFrame({"mean": [2.4, 2.5, 2.6], "half": [0.01, 0.02, np.nan], "n": [3, 3, 1]},
+                         index=["a", "b", "c"])
+    fig = mup_figs.comparison_figure(table, reference="b")
+    assert [t.type for t in fig.data] == ["scatter"] * 3  # dots, not bars
+    assert [t.x[0] for t in fig.data] == [2.4, 2.5, 2.6] and [t.error_x.array[0] for t in fig.data[:2]] == [0.01, 0.02]
+    single = fig.data[2]  # one run: no interval, a hollow dot, and the label says so
+    assert single.error_x.visible is False and single.marker.symbol == "circle-open"
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels[0] == "a: 2.400 ± 0.010" and labels[2] == "c: 2.600 (1 run, no interval)"
+    assert "dotted" in labels[1] and [s.x0 for s in fig.layout.shapes] == [2.5] * 3  # the reference's mean, each row
+    low, high = fig.layout.xaxis.range
+    assert low < 2.39 and high > 2.6  # every interval inside the axis
+    assert not fig.layout.yaxis.showticklabels  # the names are above the rows, not in a margin
+
+
+def test_mup_coordinate_figure_wraps_its_panels_into_rows():
+    import pandas as pd
+
+    from lmlab.display import mup as mup_figs
+
+    params = ["sp_fanin", "mup", "mup-hidden_lr", "mup-attention_scale"]
+    coords = pd.DataFrame([{"param": p, "width": w, "seed": 0, "t": t, "layer": layer, "l1": 1.0, "delta": t - 1.0}
+                           for p in params for w in (32, 64) for t in (1, 2, 3) for layer in ("MLP 0", "logits")])
     fig = mup_figs.coord_figure(coords, stat="delta", first_t=2)
     assert len(fig.layout.sliders[0].steps) == 2  # t = 2 and 3 only
+    assert [a.text for a in fig.layout.annotations] == [mup_figs.PARAM_NAMES[p] for p in params]
+    layout = fig.to_plotly_json()["layout"]
+    x_titles = {k: v.get("title", {}).get("text") for k, v in layout.items() if k.startswith("xaxis")}
+    y_titles = {k: v.get("title", {}).get("text") for k, v in layout.items() if k.startswith("yaxis")}
+    assert x_titles == {"xaxis": None, "xaxis2": None, "xaxis3": "width", "xaxis4": "width"}  # 2 × 2, the bottom row
+    assert y_titles == {"yaxis": "mean |x_t − x_1|", "yaxis2": None, "yaxis3": "mean |x_t − x_1|", "yaxis4": None}
+    assert layout["yaxis"]["domain"][0] > layout["yaxis3"]["domain"][1]  # two rows
+    assert all(layout[f"xaxis{s}"]["tickangle"] == 0 for s in ("", "2", "3", "4"))
+    assert fig.layout.sliders[0].pad.t > 40  # clear of the bottom row's axis title
+    two = mup_figs.coord_figure(coords[coords.param.isin(params[:2])])
+    assert "xaxis3" not in two.to_plotly_json()["layout"]  # two panels: one row
     with pytest.raises(ValueError, match="stat"):
         mup_figs.coord_figure(coords, stat="l2")

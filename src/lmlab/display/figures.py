@@ -38,10 +38,12 @@ def slider_figure(frames: dict, label: str, background=(), active: int = 0, fig:
             owners.append(i)
     steps = [dict(label=str(value), method="update", args=[{"visible": [o is None or o == i for o in owners]}])
              for i, value in enumerate(frames)]
-    if len(steps) >= 2:  # a slider with nothing to slide over is not drawn at all
-        fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "),
-                                        pad=dict(t=40))])
     fig.update_layout(**layout)
+    if len(steps) >= 2:  # a slider with nothing to slide over is not drawn at all
+        # below an x-axis title the slider needs more room, or its current value sits on the title
+        pad = 64 if fig.layout.xaxis.title.text else 40
+        fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "),
+                                        pad=dict(t=pad))])
     return fig
 
 

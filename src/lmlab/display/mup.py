@@ -1,25 +1,66 @@
-"""Chapter 2's figures: the coordinate check, the LR sweep with its seed bands, the σ and α_out
-sweeps across width, and the proxy → target comparison."""
+"""Chapter 2's figures and its rules table: what μP changes with width, the coordinate check, the LR
+sweep with its seed bands, the σ and α_out sweeps across width, and the proxy → target comparison."""
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lmlab import mup
 from lmlab.display.figures import axes_of, slider_figure
 from lmlab.display.style import COLORS, INK
 
 PARAM_NAMES = {"sp": "SP (constant σ)", "sp_fanin": "SP (fan-in)", "mup": "μP",
                "mup-hidden_lr": "μP without η/m (control)", "mup-attention_scale": "μP with 1/√d_head (control)",
                "mup-output_mult": "μP without α_out/m (control)"}
-STATS = {"l1": "mean |x_t| (log scale)", "delta": "mean |x_t − x_1|, what the updates changed (log scale)"}
+STATS = {"l1": "mean |x_t|", "delta": "mean |x_t − x_1|"}  # y-axis titles (log axes); the title says what
 
 
-def coord_figure(coords, title: str = "Coordinate check", stat: str = "l1", first_t: int = 1) -> go.Figure:
-    """One panel per parametrization: each layer's `stat` (`l1` or `delta`) against width, with a
-    slider over the step t from `first_t` on.
+# Row titles of the rules table: a layer, and what of it a rule scales
+LAYERS = {"embedding": "embeddings", "hidden": "hidden matrices", "readout": "readout",
+          "attention": "attention logits", "vector": "LayerNorm"}
+QUANTITIES = {"init": "init std", "lr": "Adam LR", "mult": "multiplier"}
+NAMED = {("embedding", "mult"): "input multiplier", ("readout", "mult"): "output multiplier",
+         ("attention", "mult"): "scale"}
+
+
+def rules_table(params: tuple = ("sp", "mup"), rules: dict | None = None) -> pd.DataFrame:
+    """What `lmlab.mup.RULES` (or `rules`, of the same form) changes with width between the
+    parametrizations `params`, written out: one row per quantity on which they do not all agree,
+    one column per parametrization, each cell a formula in m = width / base_width. By default SP
+    with one σ at every width beside μP: the table of μP's rules. What is the same in all (the
+    embeddings' and the LayerNorms' rules) is left out.
+
+    The book prints this table from the rules the model and the optimizer read, so text and code
+    cannot disagree. It holds only the differences, in short formulas, with one header row, so that
+    it fits a page's column on a desktop and on a phone (a column per parametrization more would not).
+    """
+    rules = mup.RULES if rules is None else rules
+    rows = {}
+    for kind in mup.KINDS:
+        for col in mup.COLUMNS:
+            exponents = [getattr(rules[param][kind], col) for param in params]
+            if len(set(exponents)) == 1:
+                continue
+            symbol, _, note = mup.BASE[kind][col].partition(" ")  # "σ (or 0)": the rule acts on σ
+            cells = [mup.SPELLED.get((kind, col, e)) or " ".join(filter(None, (mup._times_m(symbol, e), note)))
+                     for e in exponents]
+            names = [mup.NAMES.get(param, param) for param in params]
+            rows[f"{LAYERS[kind]}: {NAMED.get((kind, col), QUANTITIES[col])}"] = dict(zip(names, cells, strict=True))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns.name = "quantity"  # the header row's first cell, over the row titles
+    return table
+
+
+def coord_figure(coords, title: str = "Coordinate check", stat: str = "l1", first_t: int = 1,
+                 cols: int = 2) -> go.Figure:
+    """One panel per parametrization, `cols` to a row: each layer's `stat` (`l1` or `delta`) against
+    width, with a slider over the step t from `first_t` on.
 
     `coords` is `lmlab.experiments.coord_check.coord_check`'s table for one or more
     parametrizations; seeds are averaged. Flat lines mean the layer's size does not depend on width.
+    Four panels in one row leave each too narrow for its title and its widths on a phone, so they
+    wrap into rows, all on one y scale; the slider sits clear of the bottom row's axis title.
     """
     if stat not in STATS:
         raise ValueError(f"stat must be one of {sorted(STATS)}, got {stat!r}")
@@ -27,23 +68,34 @@ def coord_figure(coords, title: str = "Coordinate check", stat: str = "l1", firs
     mean = coords.groupby(["param", "t", "layer", "width"], sort=False)[stat].mean().reset_index()
     params = list(dict.fromkeys(mean.param))
     layers = list(dict.fromkeys(mean.layer))
-    fig = make_subplots(1, len(params), shared_yaxes=True, horizontal_spacing=0.04,
+    cols = max(1, min(cols, len(params)))
+    rows = -(-len(params) // cols)
+    fig = make_subplots(rows, cols, shared_yaxes="all", horizontal_spacing=0.08, vertical_spacing=0.17,
                         subplot_titles=[PARAM_NAMES.get(p, p) for p in params])
     frames = {}
     for t in sorted(mean.t.unique()):
         frames[t] = []
-        for col, param in enumerate(params, 1):
-            for i, layer in enumerate(layers):
+        for i, param in enumerate(params, 1):
+            for j, layer in enumerate(layers):
                 d = mean[(mean.param == param) & (mean.t == t) & (mean.layer == layer)]
                 frames[t].append(go.Scatter(
-                    x=d.width, y=d[stat], name=layer, legendgroup=layer, showlegend=col == 1, mode="lines+markers",
-                    line=dict(color=COLORS[i % len(COLORS)]), **axes_of(col),
+                    x=d.width, y=d[stat], name=layer, legendgroup=layer, showlegend=i == 1, mode="lines+markers",
+                    line=dict(color=COLORS[j % len(COLORS)]), **axes_of(i),
                     hovertemplate=f"{layer}<br>width %{{x}}<br>%{{y:.3g}}"))
     fig = slider_figure(frames, "step t", fig=fig, active=min(1, len(frames) - 1), title=title,
-                        yaxis_title=STATS[stat], height=460)
+                        height=220 + 230 * rows, margin=dict(t=75))  # room for the title over the subplot titles
     widths = sorted(mean.width.unique())
-    fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths], title_text="width")
+    fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths], tickangle=0)
     fig.update_yaxes(type="log")
+    fig.update_annotations(font_size=14)  # the subplot titles, a size below the axis titles
+    for i in range(1, len(params) + 1):  # "width" under each column's lowest panel, the y title on each row
+        axes = {"row": (i - 1) // cols + 1, "col": (i - 1) % cols + 1}
+        if i + cols > len(params):
+            fig.update_xaxes(title_text="width", **axes)
+        if axes["col"] == 1:
+            fig.update_yaxes(title_text=STATS[stat], **axes)
+    if fig.layout.sliders:  # below the axis title, not on it
+        fig.layout.sliders[0].pad.t = 64
     return fig
 
 
@@ -92,17 +144,44 @@ def sweep_figure(runs, optima, x: str = "log2_lr", metric: str = "avg_train", by
 
 
 def comparison_figure(table, title: str = "Validation loss at the target width",
-                      interval: str = "mean ± 2 SE over fresh seeds") -> go.Figure:
-    """Horizontal bars of `table` (index: the settings; columns `mean` and `half`, the ± interval),
-    the interval named on the axis by `interval` (what it is, and over how many seeds)."""
-    fig = go.Figure(go.Bar(x=table["mean"], y=table.index, orientation="h", marker_color=COLORS[: len(table)],
-                           error_x=dict(type="data", array=table["half"]),
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    for name, row in table.iterrows():  # each mean just past its interval, clear of the error bar
-        fig.add_annotation(x=row["mean"] + row["half"], y=name, text=f"{row['mean']:.3f}", xanchor="left", xshift=6,
-                           showarrow=False)
-    low, high = (table["mean"] - table["half"]).min(), (table["mean"] + table["half"]).max()
-    fig.update_layout(title=title, xaxis_title=f"loss (nats per character), {interval}",
-                      xaxis_range=[low - 0.1, high + 0.1], yaxis_autorange="reversed", height=380,
-                      margin=dict(l=300))
+                      interval: str = "mean ± 2 SE over fresh seeds", reference: str | None = None,
+                      xaxis_title: str = "loss (nats per character)", digits: int = 3) -> go.Figure:
+    """A dot plot of `table` (index: the settings; columns `mean`, `half`, the ± interval's half-width,
+    and optionally `n`, the runs behind each mean): one row per setting, its mean as a dot with the
+    interval as a line, the setting's name and value written above it. `interval` says what the
+    interval is (and over how many seeds), in the title; a row of one run (`n` 1, or `half` NaN) is
+    drawn as a hollow dot with no interval, and its label says so. `reference` names the row every
+    other is compared with: its mean is drawn as a dotted mark at every row.
+
+    Dots, not bars: a bar's length reads as the quantity from zero, so bars on an axis cut well
+    above zero (as a loss axis must be to show differences of a few hundredths) exaggerate them.
+    The labels sit above their rows, across the plot's full width, so that long setting names take no
+    margin from the axis on a phone."""
+    n = len(table)
+    runs = table["n"] if "n" in table else [np.nan] * n
+    fig = go.Figure()
+    for i, ((name, row), count) in enumerate(zip(table.iterrows(), runs, strict=True)):
+        single = count == 1 or not np.isfinite(row["half"])
+        half = 0.0 if single else float(row["half"])
+        color = COLORS[1] if name == reference else COLORS[0]
+        value = f"{row['mean']:.{digits}f}" + (" (1 run, no interval)" if single else f" ± {half:.{digits}f}")
+        fig.add_trace(go.Scatter(
+            x=[row["mean"]], y=[i], mode="markers", showlegend=False, name=str(name),
+            marker=dict(size=11, color=color, symbol="circle-open" if single else "circle",
+                        line=dict(width=2, color=color)),
+            error_x=dict(type="data", array=[half], visible=not single, color=color, thickness=2, width=6),
+            hovertemplate=f"{name}<br>{value}<extra></extra>"))
+        mark = " (dotted marks)" if name == reference else ""
+        fig.add_annotation(x=0, xref="paper", y=i, yref="y", yshift=11, xanchor="left", yanchor="bottom",
+                           align="left", showarrow=False, text=f"{name}{mark}: {value}")
+    halves = np.nan_to_num(table["half"].to_numpy(dtype=float))
+    low, high = float((table["mean"] - halves).min()), float((table["mean"] + halves).max())
+    pad = max(0.08 * (high - low), 10.0 ** -digits)
+    for i in range(n if reference is not None else 0):  # the reference's mean at every row, under no label
+        fig.add_shape(type="line", x0=table.loc[reference, "mean"], x1=table.loc[reference, "mean"], y0=i - 0.14,
+                      y1=i + 0.3, line=dict(color=COLORS[1], dash="dot", width=1.5), layer="below")
+    fig.update_layout(title=f"{title}: {interval}", xaxis_title=xaxis_title, height=140 + 72 * n,
+                      hovermode="closest", margin=dict(l=20, r=20),
+                      xaxis=dict(range=[low - pad, high + pad], zeroline=False),
+                      yaxis=dict(range=[n - 0.5, -0.9], showticklabels=False, showgrid=False, zeroline=False))
     return fig

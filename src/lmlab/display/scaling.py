@@ -1,11 +1,30 @@
 """Chapter 3's figures: log-log plots of loss, IsoFLOP profiles, and what a fitted law predicts."""
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
+from lmlab.checks import check_positive_int, check_range
 from lmlab.display.figures import slider_figure
 from lmlab.display.style import COLORS, GREY
 from lmlab.experiments.laws import family_optimum
+
+UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def size_label(value: float, digits: int = 3) -> str:
+    """A size in `digits` significant figures with K, M, B or T: 850 -> "850", 2048 -> "2.05K",
+    1_048_576 -> "1.05M". For legends and labels ("N = 2.05K"): a fixed "{n / 1e3:.0f}K" turns a
+    size under 500 into "0K" and rounds 1.5K and 2.4K alike, where significant figures never lose a size."""
+    value = value.item() if isinstance(value, np.generic) else value  # numpy's integers too
+    check_range("value", value, -math.inf, math.inf, low_open=True, high_open=True)
+    check_positive_int("digits", digits)
+    rounded = float(f"{value:.{digits}g}")  # round first, so that 999,999 becomes 1M, not 1000K
+    size, unit = next(((size, unit) for size, unit in UNITS if abs(rounded) >= size), (1, ""))
+    if abs(rounded) >= 1000 * UNITS[0][0]:  # past 999T: powers of ten
+        return f"{rounded:.{digits}g}"
+    return np.format_float_positional(rounded / size, precision=digits, fractional=False, trim="-") + unit
 
 
 def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: str = "",
@@ -48,6 +67,8 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
                         xaxis_title="non-embedding parameters N", yaxis_title="loss (nats per character)",
                         height=460, hovermode="closest")
     fig.update_xaxes(type="log")
+    if fig.layout.sliders:  # below the axis title, not on it
+        fig.layout.sliders[0].pad.t = 64
     return fig
 
 
