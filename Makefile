@@ -67,11 +67,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
-# plotly.js, MathJax and ONNX Runtime Web are copied from installed packages, never committed:
+# plotly.js, MathJax, ONNX Runtime Web and axe-core are copied from installed packages, never committed:
 # pages load them from the book's own assets, so the HTML book works offline
 MATHJAX := $(ASSETS)/mathjax/tex-mml-chtml.js
 ORT_WEB := $(ASSETS)/ort/ort-wasm.js
-ASSET_FILES := $(ASSETS)/plotly.min.js $(MATHJAX) $(ORT_WEB)
+AXE := $(ASSETS)/axe/axe.min.js
+ASSET_FILES := $(ASSETS)/plotly.min.js $(MATHJAX) $(ORT_WEB) $(AXE)
 NPM ?= npm
 
 $(ASSETS)/plotly.min.js: $(STAMP)
@@ -94,6 +95,19 @@ $(ORT_WEB): package.json package-lock.json $(STAMP)
 	  echo "npm is missing or failed: CI needs onnxruntime-web for chapter 5's page" >&2; exit 1; \
 	else \
 	  echo "NOTE: no npm (or no registry): chapter 5's page will show its static twin without the live sampler" >&2; \
+	fi
+
+# axe-core, the accessibility audit that the browser checks inject into every page (tests/browser/a11y.py),
+# from the book's own assets like the rest (no page loads it by itself): npm fetched it, at the version that
+# package.json pins, with ONNX Runtime Web just above. Without npm the book builds without it and the checks
+# skip their audit with a notice; under CI=true that is an error.
+$(AXE): $(ORT_WEB) package.json package-lock.json
+	if [ -f node_modules/axe-core/axe.min.js ]; then \
+	  mkdir -p $(dir $@) && cp node_modules/axe-core/axe.min.js $@; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "no node_modules/axe-core (npm is missing or failed): CI needs axe-core for the browser checks" >&2; exit 1; \
+	else \
+	  echo "NOTE: no npm (or no registry): the browser checks will skip their accessibility audit (axe-core)" >&2; \
 	fi
 
 # after the notebooks ran: chapter 5's model from the run cache, exported and checked, into the
@@ -179,5 +193,5 @@ bench: $(STAMP)
 	BOOK_HTML=_build/html $(PY) benchmarks/browser_sampler.py
 
 clean:
-	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax $(ASSETS)/ort node_modules .pytest_cache .ruff_cache
+	rm -rf _build .lmlab_cache $(ASSETS)/plotly.min.js $(ASSETS)/mathjax $(ASSETS)/ort $(ASSETS)/axe node_modules .pytest_cache .ruff_cache
 	rm -rf $(VENV)

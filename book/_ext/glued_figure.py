@@ -12,8 +12,8 @@ A chapter page needs both:
     ```
 
 The figure lands in an HTML `<figure>` with the caption as its `<figcaption>`, which gives the
-figure its accessible name; book/assets/figure-theme.js also hands the caption to the plotly
-chart as its label (`role="img"`), so a screen reader reads the same words a reader sees.
+figure its accessible name, so a screen reader reads the same words a reader sees (the chart
+inside takes no label of its own: book/assets/figure-theme.js).
 """
 
 from docutils import nodes

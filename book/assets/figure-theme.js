@@ -18,6 +18,8 @@
  * and its height grown by what that adds. At any width a table's texts that lmlab wrapped for
  * a wider column are wrapped again to fit theirs (lmlab.display.style.wrap_meta). After
  * drawing, an axis whose tick labels overlap gets fewer ticks (a log axis: one a decade, 10²).
+ *
+ * Text alternative: a chart outside a captioned <figure> is named by its title (see label()).
  */
 (function () {
   "use strict";
@@ -244,12 +246,30 @@
     return { data, layout };
   }
 
-  /** Whether boxes of one axis's tick labels overlap (angled labels are plotly's to space). */
-  function overlapping(labels, horizontal) {
-    const boxes = labels.filter((t) => !/rotate\((?!0[ ,)])/.test(t.getAttribute("transform") || ""))
-      .map((t) => t.getBoundingClientRect()).filter((b) => b.width > 0)
-      .sort((a, b) => (horizontal ? a.left - b.left : a.top - b.top));
-    return boxes.some((b, i) => i > 0 && (horizontal ? b.left < boxes[i - 1].right - 1 : b.top < boxes[i - 1].bottom - 1));
+  /** A text's glyph box on the page, as four corners through its transforms: an angled tick label
+   *  is the rotated rectangle it covers, not the upright box around it. */
+  function corners(text) {
+    const b = text.getBBox(), m = text.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+      .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  }
+
+  /** Whether two such boxes share more than `slack` px across every side (separating axes). */
+  function overlap(p, q, slack) {
+    return [p, q].every((poly) => poly.every(([x0, y0], i) => {
+      const [x1, y1] = poly[(i + 1) % 4], length = Math.hypot(x1 - x0, y1 - y0);
+      if (length < 1e-6) return true;
+      const along = (pts) => pts.map(([x, y]) => (x * (y0 - y1) + y * (x1 - x0)) / length);
+      const a = along(p), b = along(q);
+      return Math.min(Math.max(...a), Math.max(...b)) - Math.max(Math.min(...a), Math.min(...b)) > slack;
+    }));
+  }
+
+  /** Whether any two of one axis's tick labels overlap in ink (their glyph boxes share over 3 px),
+   *  angled ones too: plotly angles labels that do not fit, but cannot space given tick values. */
+  function overlapping(labels) {
+    const boxes = labels.filter((t) => t.getBoundingClientRect().width > 0).map(corners);
+    return boxes.some((b, i) => boxes.slice(i + 1).some((c) => overlap(b, c, 3)));
   }
 
   /** The relayout that thins every axis whose tick labels overlap: given tick values keep every
@@ -259,10 +279,10 @@
     const update = {}, full = gd._fullLayout;
     for (const layer of gd.querySelectorAll("g.xaxislayer-above, g.yaxislayer-above")) {
       const horizontal = layer.classList.contains("xaxislayer-above");
-      const labels = [...layer.querySelectorAll(horizontal ? "g.xtick > text" : "g.ytick > text")];
+      const labels = [...layer.querySelectorAll(":scope > g > text")]; // g.xtick, g.x2tick, …
       const subplot = layer.closest("g.subplot");
       const id = subplot && [...subplot.classList].find((c) => /^x\d*y\d*$/.test(c));
-      if (!id || labels.length < 2 || !overlapping(labels, horizontal)) continue;
+      if (!id || labels.length < 2 || !overlapping(labels)) continue;
       const axisId = horizontal ? id.match(/^x\d*/)[0] : id.match(/y\d*$/)[0];
       const name = `${axisId[0]}axis${axisId.slice(1)}`, axis = full && full[name];
       if (!axis || Object.keys(update).some((k) => k.startsWith(name + "."))) continue;
@@ -319,6 +339,7 @@
     const state = { authored, config, theme: pageTheme(), width: el.clientWidth };
     el._lmlab = state;
     figures.add(el);
+    if (document.readyState !== "loading") label(el);
     const dressed = dress(authored, state.theme, state.width);
     setWrapperHeight(el, dressed.layout, authored);
     const drawn = newPlot.call(this, el, dressed.data, dressed.layout, config).then(tidy);
@@ -326,20 +347,21 @@
     return drawn;
   };
 
-  /** A chart inside a captioned figure (book/_ext/glued_figure.py) takes the caption as its label,
-   *  so a screen reader reads the words a reader sees. The caption follows the chart in the page,
-   *  so this waits for the whole document. */
-  function labelFigures() {
-    document.querySelectorAll("figure.lmlab-figure").forEach((figure) => {
-      const caption = figure.querySelector("figcaption .caption-text") || figure.querySelector("figcaption");
-      const chart = figure.querySelector(".plotly-graph-div");
-      if (!caption || !chart) return;
-      chart.setAttribute("role", "img");
-      chart.setAttribute("aria-label", caption.textContent.trim());
-    });
+  /** A chart's text alternative. In a captioned figure (book/_ext/glued_figure.py, or Sphinx's) the
+   *  <figure> is named by its caption, the words a reader sees; any other chart is named by its title
+   *  and marked as a figure. Not role="img", which would hide from a screen reader the buttons the
+   *  chart holds (its mode bar). A caption follows its chart in the page, so the charts drawn while
+   *  the page loads are labelled once the whole document is there. */
+  function label(gd) {
+    const figure = gd.closest("figure"), caption = figure && figure.querySelector("figcaption");
+    if (caption && caption.textContent.trim()) return;
+    const html = oneLine(titleText(gd._lmlab.authored.layout.title));
+    const title = new DOMParser().parseFromString(html, "text/html").body.textContent.trim();
+    if (!title) return;
+    gd.setAttribute("role", "figure");
+    gd.setAttribute("aria-label", title);
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", labelFigures);
-  else labelFigures();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => figures.forEach(label));
 
   const renderAll = () => figures.forEach(render);
   new MutationObserver(renderAll).observe(document.documentElement,
