@@ -453,3 +453,13 @@ def test_mup_coordinate_figure_wraps_its_panels_into_rows():
     assert "xaxis3" not in two.to_plotly_json()["layout"]  # two panels: one row
     with pytest.raises(ValueError, match="stat"):
         mup_figs.coord_figure(coords, stat="l2")
+
+
+def test_isoflop_figure_without_profiles_says_so():
+    """At `smoke` no budget has a profile: the figure says so instead of drawing empty log axes."""
+    import pandas as pd
+
+    from lmlab.display.scaling import isoflop_figure
+
+    fig = isoflop_figure(pd.DataFrame(columns=["C", "N", "L"]), pd.DataFrame(columns=["N_opt"]))
+    assert not fig.data and not fig.layout.xaxis.visible and "no compute budget" in fig.layout.annotations[0].text

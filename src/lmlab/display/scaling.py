@@ -67,8 +67,11 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
                         xaxis_title="non-embedding parameters N", yaxis_title="loss (nats per character)",
                         height=460, hovermode="closest")
     fig.update_xaxes(type="log")
-    if fig.layout.sliders:  # below the axis title, not on it
-        fig.layout.sliders[0].pad.t = 64
+    if not frames:  # no budget has a profile (the `smoke` budget): say so, with no empty axes to misread
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        fig.add_annotation(text="no compute budget has an IsoFLOP profile at this budget", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
 
 
