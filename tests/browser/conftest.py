@@ -186,12 +186,19 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+def is_redirect(html_file: Path) -> bool:
+    """Whether a page only sends the browser on (Jupyter Book's root index.html, a meta refresh to the
+    intro): its target is checked as a page of its own."""
+    head = html_file.read_text(encoding="utf-8", errors="replace")[:500]
+    return re.match(r'\s*<meta http-equiv="refresh"', head, re.IGNORECASE) is not None and "<body" not in head
+
+
 def book_pages(root: Path) -> list[str]:
     """Every HTML page of the built book, as paths relative to its root, but the index of terms,
-    the search page and Sphinx's own folders."""
+    the search page, redirects and Sphinx's own folders."""
     skip_dirs = {"_static", "_sources", "_images"}
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html")
-                  if p.name not in ("genindex.html", "search.html")
+                  if p.name not in ("genindex.html", "search.html") and not is_redirect(p)
                   and not skip_dirs & set(p.relative_to(root).parts[:-1]))
 
 
