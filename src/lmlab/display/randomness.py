@@ -1,8 +1,10 @@
-"""Chapter 6's live panel: greedy beside top-k, so that the seed moves one column only."""
+"""Chapter 6's live panel, greedy beside top-k, so that the seed moves one column only; and its
+results table, each mean beside its interval in one cell."""
 
 import functools
 
 import ipywidgets as widgets
+import pandas as pd
 
 from lmlab.display.panels import k_slider, live_panel
 from lmlab.display.sampling import sampling_figure
@@ -25,6 +27,31 @@ def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: 
     def update(model, k, seed, prompt):
         columns = {"greedy (T = 0)": greedy(model, prompt or "\n"), f"top-{k or 'all'}, seed {seed}":
                    sampling_frame(models[model], tokenizer, prompt or "\n", chars, samples, seed, top_k=k)}
-        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model, height=1100)
+        return sampling_figure({"": columns}, tokenizer.chars, "", prompt, title=model)
 
     return live_panel(update, controls)
+
+
+def with_half_widths(means: pd.DataFrame, half_widths: pd.DataFrame, digits: int = 3,
+                     level: str = "over seeds") -> pd.DataFrame:
+    """Each row of means, and under it a row "±" of the half-widths of their intervals: one column
+    per measure, so that a table of five measures fits a desktop page's width (a column of
+    half-widths beside each column of means ran out of its box), and every number in a cell of
+    its own (a cell "mean ± half-width" ran into the next one's). `level` names the index level
+    that says which row is which. A row `half_widths` lacks (real text: no seeds) has no "±" row,
+    and a missing value reads "—"."""
+    half_widths = half_widths.reindex(index=means.index, columns=means.columns)
+
+    def text(values):
+        return ["—" if pd.isna(v) else f"{v:.{digits}f}" for v in values]
+
+    keys, rows = [], []
+    for key, mean, half in zip(means.index, means.to_numpy(), half_widths.to_numpy(), strict=True):
+        key = key if isinstance(key, tuple) else (key,)
+        keys.append((*key, "mean"))
+        rows.append(text(mean))
+        if not pd.isna(half).all():
+            keys.append((*key, "±"))
+            rows.append(text(half))
+    index = pd.MultiIndex.from_tuples(keys, names=[*means.index.names, level])
+    return pd.DataFrame(rows, index=index, columns=means.columns)
