@@ -147,3 +147,12 @@ def test_notebook_page_links_to_colab(book_server, notebook_page):
     colab = [h for h in hrefs if h.startswith(COLAB)]
     assert colab, f"{notebook_page}: no Colab launch link (no <a href> starting with {COLAB})"
     assert expected in colab, f"{notebook_page}: Colab link(s) {colab} are not {expected}"
+
+
+def test_the_root_sends_readers_to_the_intro(book_root):
+    """The root index.html is a redirect, left out of the page checks (conftest.is_redirect): it must
+    lead to a page of the book that exists."""
+    html = (book_root / "index.html").read_text(encoding="utf-8")
+    target = re.search(r"""url=([^"'\s>]+)""", html, re.IGNORECASE)
+    assert target, f"index.html is not a redirect: {html[:200]!r}"
+    assert (book_root / target[1]).is_file(), f"index.html sends readers to {target[1]}, which is not built"
