@@ -10,11 +10,14 @@ statistic is the one that tests that claim: `|x_t|` of an SP with one σ at ever
 grows with width already at t = 1, before any update.
 
 `ablate` removes one μP rule (`lmlab.mup.ABLATIONS`), for a negative control that a correct
-check must catch.
+check must catch. The attention rule acts inside the attention block, on its logits, which the
+block's output feels only through the softmax: with `attention_logits=True` the check records
+them too (the scale times q·k, before the softmax: `attention_logits`).
 """
 
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -25,12 +28,26 @@ from lmlab.mup import ABLATIONS, RULES, ablate_rule, optimizer
 from lmlab.seeds import fresh
 
 
+def attention_logits(attn, x: torch.Tensor) -> torch.Tensor:
+    """The attention logits of `attn` (a `lmlab.model.CausalSelfAttention`) on its input `x`
+    (batch, time, width): its scale times q·k, shape (batch, heads, time, time), before the causal
+    mask and the softmax. Recomputed from the module's own Q and K projection and its own `scale`
+    (μP's √d_head,base / d_head, SP's 1/√d_head, or what an ablation set), as its forward pass
+    computes them; entries above the diagonal (keys after their query) are not masked here."""
+    if x.dim() != 3 or x.shape[-1] != attn.qkv.in_features:
+        raise ValueError(f"x must be (batch, time, {attn.qkv.in_features}), got {tuple(x.shape)}")
+    B, T, C = x.shape
+    q, k, _ = (t.view(B, T, attn.heads, C // attn.heads).transpose(1, 2) for t in attn.qkv(x).split(C, dim=2))
+    return (q @ k.transpose(-2, -1)) * attn.scale
+
+
 @contextmanager
-def record_coordinates(model, stats: dict, outputs: dict | None = None):
+def record_coordinates(model, stats: dict, outputs: dict | None = None, attention: bool = False):
     """While active, each forward pass stores `|x|.mean()` of the embedding output,
     every attention and MLP output and the logits into `stats` (the statistic of
     the `mup` package's coordinate check), and the outputs themselves into `outputs`
-    when it is given."""
+    when it is given. With `attention`, also each block's attention logits as "attention logits
+    i" (`attention_logits`, the entries of the causal triangle, where a query sees its key)."""
 
     def hook(name):
         def record(module, inputs, output):
@@ -41,10 +58,22 @@ def record_coordinates(model, stats: dict, outputs: dict | None = None):
 
         return record
 
+    def logit_hook(name):
+        def record(module, inputs, output):
+            with torch.no_grad():
+                logits = attention_logits(module, inputs[0])
+                seen = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).tril()
+                hook(name)(module, inputs, logits[..., seen])
+
+        return record
+
     modules = {"embedding": model.drop, "logits": model}
     for i, block in enumerate(model.blocks):
         modules |= {f"attention {i}": block.attn, f"MLP {i}": block.mlp}
     handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
+    if attention:
+        handles += [block.attn.register_forward_hook(logit_hook(f"attention logits {i}"))
+                    for i, block in enumerate(model.blocks)]
     try:
         yield stats
     finally:
@@ -54,7 +83,7 @@ def record_coordinates(model, stats: dict, outputs: dict | None = None):
 
 def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, seeds=(0, 1, 2), *,
                 batch_size: int = 16, ctx: int = 64, base_width: int | None = None, device=None,
-                ablate: str | None = None, **config) -> pd.DataFrame:
+                ablate: str | None = None, attention_logits: bool = False, **config) -> pd.DataFrame:
     """Train each width for `steps` Adam steps on one fixed batch at `lr`, and record the size of
     every layer's output before each step (t = 1 is the initial model).
 
@@ -63,7 +92,9 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
     `GPTConfig` (depth, heads, init_std, ...); the base width defaults to the narrowest, the
     device to `lmlab.device()`. `ablate` (a key of ABLATIONS) removes one μP rule; the rows'
     `param` then reads "mup-<ablate>". The fixed batch is drawn from seed `lmlab.seeds.fresh(0)`, so
-    that a replication build (`LMLAB_SEED_OFFSET`) checks on a batch of its own.
+    that a replication build (`LMLAB_SEED_OFFSET`) checks on a batch of its own. With
+    `attention_logits`, each block's attention logits get rows of their own, "attention logits i"
+    (`record_coordinates`).
     """
     check_choice("param", param, tuple(RULES))
     if ablate is not None:
@@ -88,7 +119,7 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
             first = {}
             for t in range(1, steps + 1):
                 outputs = {}
-                with record_coordinates(model, {}, outputs) as stats:
+                with record_coordinates(model, {}, outputs, attention_logits) as stats:
                     _, loss = model(x, y)
                 first = first or outputs
                 rows += [{"param": label, "width": width, "seed": seed, "t": t, "layer": layer, "l1": value,
@@ -98,3 +129,19 @@ def coord_check(data, param: str, widths, steps: int = 5, lr: float = 2**-6, see
                 loss.backward()
                 opt.step()
     return pd.DataFrame(rows)
+
+
+def width_slopes(coords: pd.DataFrame, stat: str = "l1") -> pd.Series:
+    """The log-log slope of `stat` against width, per param, layer, step t and seed, from a
+    `coord_check` table: 0 where a layer's coordinate is flat in width, ½ where it grows like
+    √width, −½ where it shrinks like 1/√width. A (param, layer, t, seed) with a zero at any width (a
+    layer the updates have not yet moved) has no slope and is left out."""
+    if stat not in ("l1", "delta"):
+        raise ValueError(f"stat must be 'l1' or 'delta', got {stat!r}")
+    table = coords.groupby(["param", "layer", "t", "seed", "width"])[stat].mean().unstack("width")
+    if table.shape[1] < 2:
+        raise ValueError(f"coords must hold at least two widths to have a slope, got {list(table.columns)}")
+    table = table[(table > 0).all(axis=1)]
+    log_w = np.log(table.columns.to_numpy(dtype=float))
+    slopes = [np.polyfit(log_w, np.log(row), 1)[0] for row in table.to_numpy(dtype=float)]
+    return pd.Series(slopes, index=table.index, name="slope", dtype=float)
