@@ -1,13 +1,21 @@
-"""Chapter 3's figures: log-log plots of loss, IsoFLOP profiles, and what a fitted law predicts."""
+"""Chapter 3's figures and tables: log-log plots of loss, L(N) at one budget beside the others,
+IsoFLOP profiles, a prediction beside its measurement, what a fitted law predicts, and the fitted
+exponents under both parameter counts.
+
+Every figure here fits a phone's column: a short title, and the legend in rows under the plot
+(`legend_below`), never in a column at its right, where it takes a third of a phone's width."""
 
 import math
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
+from plotly.subplots import make_subplots
 
 from lmlab.checks import check_positive_int, check_range
 from lmlab.display.figures import slider_figure
-from lmlab.display.style import COLORS, GREY
+from lmlab.display.style import COLORS, GREY, INK
 from lmlab.experiments.laws import family_optimum
 
 UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
@@ -42,8 +50,8 @@ def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: 
             fig.add_trace(go.Scatter(x=xs, y=fits[value](xs), name=f"fit, {label(value)}", mode="lines",
                                      line=dict(color=color, dash="dash", width=2), hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, xaxis_type="log",
-                      yaxis_type="log", hovermode="closest")
-    return fig
+                      yaxis_type="log", hovermode="closest", height=520)
+    return legend_below(fig)
 
 
 def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figure:
@@ -65,14 +73,14 @@ def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figu
                        mode="markers", marker=dict(color=COLORS[1], size=14, symbol="star"))]
     fig = slider_figure(frames, "C (FLOPs)", background=background, active=len(frames) // 2, title=title,
                         xaxis_title="non-embedding parameters N", yaxis_title="loss (nats per character)",
-                        height=460, hovermode="closest")
+                        height=560, hovermode="closest")
     fig.update_xaxes(type="log")
     if not frames:  # no budget has a profile (the `smoke` budget): say so, with no empty axes to misread
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
         fig.add_annotation(text="no compute budget has an IsoFLOP profile at this budget", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
+    return legend_below(fig)
 
 
 def prediction_figure(fit, C: float, members, trained: dict | None = None) -> go.Figure:
@@ -92,4 +100,164 @@ def prediction_figure(fit, C: float, members, trained: dict | None = None) -> go
                         marker=dict(size=12, color=COLORS[1]))
     fig.update_layout(title=f"C = {C:.2g} FLOPs", xaxis_type="log", xaxis_title="non-embedding parameters N",
                       yaxis_title="loss (nats per character)", hovermode="closest")
+    return legend_below(fig)
+
+
+# ---------------------------------------------------------------- layout for a phone's column
+
+PHONE_COLUMN = 370  # px a figure's legend has on a 390-px phone, its margins taken off
+PAGE_COLUMN = 700  # px it has in the book's column on a desktop (on a phone, book/assets/figure-theme.js lays the
+# legend out again in rows under the plot and adds the height they take)
+CHAR_PX, ENTRY_PX, ROW_PX = 7.5, 45, 22  # a legend text's width per character, an entry's symbol and gap, a row
+
+
+def legend_rows(names, width: float = PHONE_COLUMN) -> int:
+    """The rows a horizontal legend of entries `names` takes `width` px wide (entries laid left to
+    right and wrapped, each its symbol plus about `CHAR_PX` per character): generous, never short."""
+    check_range("width", width, 0, math.inf, low_open=True, high_open=True)
+    rows, used = 1, 0.0
+    for name in names:
+        entry = ENTRY_PX + CHAR_PX * len(str(name))
+        if used and used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
+
+
+def legend_below(fig: go.Figure, under: float | None = None, width: float = PAGE_COLUMN) -> go.Figure:
+    """Put `fig`'s legend in rows along the bottom of the figure, under the x title (and the slider,
+    if any: `under` px of bottom margin are left for them, 60 without a slider, 150 with), and make the
+    bottom margin tall enough for as many rows as the legend takes `width` px wide (the book's column;
+    on a phone the book's figure-theme.js adds the rows a narrower legend takes). Returns `fig`."""
+    under = (150 if fig.layout.sliders else 60) if under is None else under
+    check_range("under", under, 0, math.inf, high_open=True)
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False and t.visible is not False]
+    fig.update_layout(margin=dict(b=under + ROW_PX * legend_rows(names, width) + 8),
+                      legend=dict(orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom",
+                                  yref="container"))
     return fig
+
+
+def compact_table(table) -> Styler:
+    """A table (a DataFrame or its Styler) in a font a page's column holds, with no index column
+    added: the chapter's one table style."""
+    styler = table if isinstance(table, Styler) else table.style
+    return styler.set_table_styles([{"selector": "", "props": "font-size: 0.875em"}], overwrite=False)
+
+
+# ---------------------------------------------------------------- the chapter's two main figures
+
+
+def size_figure(points: pd.DataFrame, d_fit: float, fit, title: str = "Loss against model size",
+                xaxis_title: str = "non-embedding parameters N") -> go.Figure:
+    """L(N) in two stacked panels sharing N (log-log). Top: the seed means at the data budget
+    `d_fit` (every size's longest common budget) with ± 2 seed standard errors, in the text colour,
+    and the fitted law `fit` (a callable of N) dashed. Bottom: every other budget, one line each, with
+    `d_fit`'s line again in the text colour for reference: the budgets where data, not parameters,
+    limit the loss.
+
+    `points` has a row per (size, budget): N, tokens, loss and se (`lmlab.experiments.scaling.seed_means`)."""
+    for column in ("N", "tokens", "loss", "se"):
+        if column not in points.columns:
+            raise ValueError(f"points must have a column {column!r}; it has {list(points.columns)}")
+    top = points[points.tokens == d_fit].sort_values("N")
+    if top.N.nunique() < 2:
+        raise ValueError(f"d_fit={d_fit!r} must be a budget of at least 2 sizes in points")
+    at_fit = f"D = {size_label(d_fit)}"
+    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=[f"{at_fit} characters, every size", "every budget (D in characters)"])
+    fig.add_scatter(x=top.N, y=top.loss, mode="markers", name=f"{at_fit}: mean ± 2 SE", legendgroup="fit",
+                    marker=dict(color=INK, size=9), row=1, col=1,
+                    error_y=dict(type="data", array=2 * top.se.fillna(0).to_numpy(float), color=INK))
+    xs = np.geomspace(top.N.min(), top.N.max(), 60)
+    fig.add_scatter(x=xs, y=fit(xs), mode="lines", name="fitted L(N)", line=dict(color=COLORS[0], dash="dash", width=2),
+                    hoverinfo="skip", row=1, col=1)
+    palette = [COLORS[i] for i in (1, 2, 3, 4, 5, 7, 6)]  # not the fit's blue; the navy, nearest the ink, last
+    others = [d for d in sorted(points.tokens.unique()) if d != d_fit]
+    for i, d in enumerate([*others, d_fit]):
+        group = points[points.tokens == d].sort_values("N")
+        color = INK if d == d_fit else palette[i % len(palette)]
+        fig.add_scatter(x=group.N, y=group.loss, mode="lines+markers", name=f"D = {size_label(d)}",
+                        legendgroup="fit" if d == d_fit else None, showlegend=bool(d != d_fit),
+                        line=dict(color=color, width=3 if d == d_fit else 1.5), marker=dict(size=6), row=2, col=1)
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text=xaxis_title, row=2, col=1)
+    fig.update_yaxes(type="log", title_text="loss (nats/char)")
+    fig.update_layout(title=title, height=720, hovermode="closest", margin=dict(t=90))
+    return legend_below(fig)
+
+
+def interval_figure(table: pd.DataFrame, title: str, reference: str | None = None,
+                    xaxis_title: str = "loss (nats per character)", digits: int = 3) -> go.Figure:
+    """A dot plot of `table` (index: what each row is; columns `value`, `lo`, `hi`, `interval`, which
+    says what the interval is, and optionally `symbol`, a plotly marker, diamond unless given; the
+    `reference` row is a circle): one row per entry, each in its own colour, its value as a dot and
+    its interval as a line (a bootstrap's percentile interval need not hold the estimate, so the two
+    are drawn apart), the name, value and range written above it across the plot's width (no margin
+    taken from a phone's axis); a row whose interval is undefined (NaN) gets a hollow dot alone. The
+    `reference` row (a measurement) is also drawn as a dotted line through every row, so each other
+    row reads as its distance from it. Dots, not bars from zero: the axis is cut far above 0."""
+    for column in ("value", "lo", "hi", "interval"):
+        if column not in table.columns:
+            raise ValueError(f"table must have a column {column!r}; it has {list(table.columns)}")
+    if reference is not None and reference not in table.index:
+        raise ValueError(f"reference must be a row of table, got {reference!r}; rows are {list(table.index)}")
+    if not np.isfinite(table.value.to_numpy(float)).all() or (table.lo > table.hi).any():
+        raise ValueError(f"every row needs a finite value and lo ≤ hi (or both NaN), got\n{table}")
+    fig = go.Figure()
+    palette = iter([COLORS[i] for i in (0, 3, 2, 4, 5, 7, 6)] * len(table))  # red is the reference's
+    for i, (name, row) in enumerate(table.iterrows()):
+        color = COLORS[1] if name == reference else next(palette)
+        symbol = "circle" if name == reference else row.get("symbol", "diamond")
+        symbol = symbol if isinstance(symbol, str) else "diamond"  # a row left NaN in a `symbol` column
+        spans = bool(np.isfinite([row.lo, row.hi]).all())
+        shown = f"{row.value:.{digits}f}" + (f" ({row.lo:.{digits}f}–{row.hi:.{digits}f})" if spans else "")
+        hover = f"{name}: {shown}" + (f"<br>{row.interval}" if spans else "") + "<extra></extra>"
+        if spans:
+            fig.add_scatter(x=[row.lo, row.hi], y=[i, i], mode="lines", line=dict(color=color, width=3),
+                            showlegend=False, hoverinfo="skip")
+        fig.add_scatter(x=[row.value], y=[i], mode="markers", showlegend=False, name=str(name), hovertemplate=hover,
+                        marker=dict(size=12, color=color, line=dict(color=color, width=2),
+                                    symbol=symbol + ("" if spans else "-open")))
+        fig.add_annotation(x=0, xref="paper", y=i, yref="y", yshift=11, xanchor="left", yanchor="bottom",
+                           align="left", showarrow=False, text=f"{name}: {shown}")
+    if reference is not None:
+        x = table.loc[reference, "value"]
+        fig.add_shape(type="line", x0=x, x1=x, y0=-0.6, y1=len(table) - 0.4, layer="below",
+                      line=dict(color=COLORS[1], dash="dot", width=1.5))
+    ends = np.concatenate([table[c].to_numpy(float) for c in ("value", "lo", "hi")])
+    low, high = float(np.nanmin(ends)), float(np.nanmax(ends))
+    pad = max(0.08 * (high - low), 10.0 ** -digits)
+    fig.update_layout(title=title, xaxis_title=xaxis_title, height=140 + 72 * len(table), hovermode="closest",
+                      margin=dict(l=20, r=20), xaxis=dict(range=[low - pad, high + pad], zeroline=False),
+                      yaxis=dict(range=[len(table) - 0.5, -0.9], showticklabels=False, showgrid=False,
+                                 zeroline=False))
+    return fig
+
+
+def conventions_table(tables: dict, labels: dict, digits: int = 3) -> Styler:
+    """Fitted quantities under several parameter counts, side by side: `tables` maps a column's name
+    (a count, or their difference) to its `lmlab.experiments.scaling.interval_table`; `labels` maps
+    each row to show (a statistic) to its name on the page. A cell reads the estimate (to `digits`
+    significant figures) over its range, "lo to hi" (one figure fewer; the estimate alone where the
+    resamples left the range undefined), and "—" where that column has no such statistic."""
+    check_positive_int("digits", digits)
+    unknown = [k for k in labels if not any(k in t.index for t in tables.values())]
+    if unknown:
+        raise ValueError(f"no statistic {unknown} in any of the tables")
+
+    def number(x, digits=digits):  # significant figures, thousands in full; a fit's bound, 1e-10, reads as 0
+        return f"{x:,.0f}" if abs(x) >= 10**digits else f"{x:.{digits}g}" if abs(x) >= 10.0**-digits else "0"
+
+    def cell(table, key):
+        if key not in table.index:
+            return "—"
+        row = table.loc[key]
+        if not np.isfinite([row.lo, row.hi]).all():
+            return number(row.estimate)
+        ends = max(digits - 1, 1)  # a range to one figure fewer than its estimate: it fits a phone's column
+        return f"{number(row.estimate)}<br>({number(row.lo, ends)} to {number(row.hi, ends)})"
+
+    shown = pd.DataFrame({name: [cell(t, k) for k in labels] for name, t in tables.items()},
+                         index=list(labels.values()))
+    return compact_table(shown.rename_axis("fitted").reset_index().style.hide(axis="index"))

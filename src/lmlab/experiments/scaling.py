@@ -94,6 +94,45 @@ def family(sizes, depths=range(1, 65)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def counted(table: pd.DataFrame, count: str = "N") -> pd.DataFrame:
+    """`table` (seed means, or `family` rows) with its column N replaced by its column `count`, so that
+    every law in N (`laws.statistics`, `laws.fit_chinchilla`, `laws.family_optimum`) counts parameters
+    that way, on the same runs: "N" is non-embedding (Kaplan et al.'s count, the chapter's), "N_total"
+    every parameter, embeddings and readout included (Chinchilla's). N_opt is then in that count too."""
+    if count not in table.columns:
+        raise ValueError(f"count must name a column of table, got {count!r}; it has {list(table.columns)}")
+    return table.assign(N=table[count])
+
+
+def six_nd_share(members: pd.DataFrame, count: str = "N") -> pd.Series:
+    """Kaplan's and Chinchilla's shortcut C = 6·N·D over the chapter's own count C = D · FLOPs per
+    token, size by size (D cancels): 6·N / FLOPs per token, with N counted by `count` ("N",
+    non-embedding, or "N_total", every parameter). 1 where the shortcut is exact; indexed by depth."""
+    for column in (count, "flops_per_token", "depth"):
+        if column not in members.columns:
+            raise ValueError(f"members must have a column {column!r} (see `family`); it has {list(members.columns)}")
+    return (6 * members[count] / members.flops_per_token).set_axis(members.depth).rename(f"6·{count}·D / C")
+
+
+def flops_exponent(members: pd.DataFrame, count: str = "N") -> float:
+    """γ in FLOPs per token ∝ N^γ along the family `members`, N counted by `count`: the least-squares
+    slope in log-log. C ∝ N·D, which Chinchilla's closed-form allocation assumes, means γ = 1."""
+    if count not in members.columns or len(members) < 2:
+        raise ValueError(f"members must hold at least 2 sizes and a column {count!r}")
+    return float(np.polyfit(np.log(members[count].to_numpy(float)), np.log(members.flops_per_token.to_numpy(float)),
+                            1)[0])
+
+
+def top_run(front: pd.DataFrame, column: str, value) -> int:
+    """How many of the highest-compute points of `front` (`lmlab.experiments.laws.frontier`), counted
+    down from the dearest without a break, have `column` equal to `value`: e.g. how much of the
+    frontier's top end is runs at one data budget D."""
+    if column not in front.columns or "flops" not in front.columns:
+        raise ValueError(f"front must have columns 'flops' and {column!r}; it has {list(front.columns)}")
+    same = (front.sort_values("flops", ascending=False)[column] == value).to_numpy()
+    return len(same) if same.all() else int(np.argmin(same))
+
+
 # ---------------------------------------------------------------- the words the chapter reads into its runs
 
 
@@ -128,6 +167,20 @@ def resampled_glue(name: str, estimate: float, draws, clusters: int, unit: str =
     which = f"the {len(x):,} of {total:,} resamples that define it" if len(x) < total else f"{len(x):,} resamples"
     return {**out, f"{name}_ci": f"percentile range over {which}, {clusters} {unit} (fewer than 1,000 resamples: "
                                  "not called a 95 % interval)"}
+
+
+def interval_table(estimates: dict, draws: pd.DataFrame, clusters: int, unit: str = "sizes") -> pd.DataFrame:
+    """One row per column of `draws` (a bootstrap's resampled statistics, e.g. `laws.statistics` per
+    resample): the `estimates` value (from the fit to every run) and the columns lo, hi, n, resamples
+    and ci that `resampled_glue` gives for it."""
+    missing = [k for k in draws.columns if k not in estimates]
+    if missing:
+        raise ValueError(f"estimates must hold every statistic the draws hold; missing {missing}")
+    rows = {k: {"estimate": float(estimates[k]),
+                **{part.removeprefix(f"{k}_"): v for part, v in
+                   resampled_glue(k, estimates[k], draws[k], clusters, unit, with_estimate=False).items()}}
+            for k in draws.columns}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def range_word(low: float, high: float, reference: float, above: str, below: str, spans: str,
