@@ -3,6 +3,7 @@ import torch
 
 from lmlab.budget import BUDGETS, budget, building_book
 from lmlab.model import GPTConfig
+from lmlab.repetition import REPEAT_N
 from lmlab.train import TrainConfig
 
 
@@ -113,7 +114,8 @@ def test_every_sampling_budget_is_consistent(name):
     assert s.prompt_chars + s.sample_chars <= s.ctx  # generation never slides the window
     assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1]))
     assert all(0 < t for t in s.temperatures) and all(0 < p < 1 for p in s.top_ps) and all(0 < p < 1 for p in s.min_ps)
-    assert 1 <= s.shown_samples <= s.prompts and 2 <= s.loop_window <= s.sample_chars
+    assert 1 <= s.shown_samples <= s.prompts and REPEAT_N <= s.repeat_window <= s.sample_chars
+    assert 2 <= s.drift_blocks <= s.sample_chars
     GPTConfig(vocab_size=80, ctx=s.ctx, width=s.width, depth=s.depth, heads=s.heads)
     TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup_steps=s.warmup_steps,
                 eval_every=s.eval_every, eval_batches=s.eval_batches)
@@ -134,7 +136,7 @@ def test_every_randomness_budget_is_consistent(name):
     assert s.prompt_chars <= b.dropout.ctx and 1 <= s.shown_samples <= s.prompts and s.text_seeds >= 2
     assert s.ks[0] == 1 and s.ks[-1] is None and list(s.ks[:-1]) == sorted(set(s.ks[:-1])) and s.top_k in s.ks
     assert 1.0 in s.temperatures and list(s.temperatures) == sorted(set(s.temperatures)) and s.temperatures[0] > 0
-    assert 1 <= s.copy_chars <= s.sample_chars and 2 <= s.loop_window <= s.sample_chars
+    assert 1 <= s.copy_chars <= s.sample_chars and REPEAT_N <= s.repeat_window <= s.sample_chars
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))

@@ -123,12 +123,13 @@ def test_the_stand_in_catches_what_cuda_refuses(tiny_cfg):
 
 def test_every_lmlab_function_that_takes_a_model_accepts_cpu_inputs(tiny_cfg, tiny_data, tmp_path):
     from lmlab.cache import Cache
-    from lmlab.experiments import coord_check, randomness
+    from lmlab.experiments import attention, coord_check, randomness
     from lmlab.experiments.dropout import mc_uncertainty
     from lmlab.experiments.maximisation import beam_search, repetition_feedback
     from lmlab.experiments.metrics import decoding_table, sample_nll
     from lmlab.group_train import train_group, train_group_budgets
     from lmlab.history import History
+    from lmlab.likelihood import surprise_and_entropy
     from lmlab.runs import RunSpec, trained
     from lmlab.sampling import generate, logits_of, next_token_probs, sample, sampling_frame
     from lmlab.train import evaluate
@@ -154,7 +155,9 @@ def test_every_lmlab_function_that_takes_a_model_accepts_cpu_inputs(tiny_cfg, ti
         logits_of(model, ids)
         sampling_frame(model, tok, "To be", 5, 2, top_k=3)
         sample_nll(model, ids, 2)
-        decoding_table(model, tok, ids.repeat(2, 1), 4, {"greedy": {"temperature": 0}, "k": {"top_k": 3}}, window=4)
+        decoding_table(model, tok, ids.repeat(2, 1), 4, {"greedy": {"temperature": 0}, "k": {"top_k": 3}}, window=8)
+        surprise_and_entropy(model, ids, 2)
+        attention.attention_entropy(model, ids)
         evaluate(model, tiny_data, 2, 1)
         randomness.rerun_difference(model, ids, training=True)
         randomness.argmax_agreement(model, ids)

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,22 +11,21 @@ from lmlab.experiments.metrics import (
     decode_settings,
     decoding_table,
     distinct_n,
-    ends_in_loop,
-    loop_period,
     measure,
     ngrams,
     paired_claim,
     paired_difference,
     pooled,
     real_word_rate,
-    repetition_rate,
     row_claim,
     row_nll,
     sample_nll,
     setting_seed,
     with_intervals,
 )
+from lmlab.likelihood import drift_blocks, surprise_and_entropy
 from lmlab.model import GPT, GPTConfig
+from lmlab.repetition import loop_period, near_loop, repeated_share, repetition_examples
 
 
 def test_ngrams_of_characters_and_words():
@@ -52,16 +52,14 @@ def test_distinct_n_bad_input():
         distinct_n(["one two", "!!"], 3, "word")
 
 
-@pytest.mark.parametrize(("text", "loops"), [
-    ("x" * 10 + "ab" * 32, True),  # period 2
-    ("prefix " + "and the king " * 6, True),  # a phrase repeated
-    ("q" + "the sea, the sea, the sea. " * 3, True),  # period 27 ≤ 32
-    ("k" * 64, True),  # period 1
-    ("To be, or not to be, that is the question: Whether 'tis nobler in the mind", False),
-    ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + "0123", False),
+@pytest.mark.parametrize("text", [
+    "x" * 10 + "ab" * 32,  # period 2
+    "prefix " + "and the king " * 6,  # a phrase repeated
+    "q" + "the sea, the sea, the sea. " * 3,  # period 27 ≤ 32
+    "k" * 64,  # period 1
 ])
-def test_ends_in_loop(text, loops):
-    assert ends_in_loop(text, 64) is loops
+def test_loop_period_finds_an_exact_loop(text):
+    assert loop_period(text, 64) is not None
 
 
 def test_loop_period_is_the_shortest_repeating_phrase():
@@ -69,20 +67,57 @@ def test_loop_period_is_the_shortest_repeating_phrase():
     assert loop_period("prefix " + "and the king " * 6) == len("and the king ")
     assert loop_period("k" * 64) == 1
     assert loop_period("To be, or not to be, that is the question: Whether 'tis nobler in the mind") is None
+    phrase = "".join(chr(65 + i % 26) for i in range(40))  # period 40 > 64 / 2: needs two repeats in the window
+    assert loop_period(phrase * 3, 64) is None and loop_period(phrase * 3, 80) == 40
 
 
-def test_a_loop_needs_two_full_repeats_in_the_window():
-    phrase = "".join(chr(65 + i % 26) for i in range(40))  # period 40 > 64 / 2
-    assert not ends_in_loop(phrase * 3, 64)
-    assert ends_in_loop(phrase * 3, 80)
+@pytest.mark.parametrize("period", [1, 2, 9, 30, 49])
+def test_an_exact_loop_repeats_all_but_its_first_period(period):
+    phrase = "".join(chr(0x3B1 + i) for i in range(period))  # every character once per period
+    text = phrase * (200 // period + 1)
+    assert repeated_share(text, 100, 8) == pytest.approx(1 - min(period, 93) / 93)
 
 
-def test_repetition_rate_and_its_bad_input():
-    assert repetition_rate(["ab" * 40, "To be, or not to be, that is the question: Whether 'tis nobler"], 32) == 0.5
+def test_a_loop_with_breaks_counts_where_the_exact_detector_sees_nothing():
+    beam = "the with the with the with and the with the with the shall the the with the with and the with "
+    broken = near_loop("and the king shall be the man ", 150, 2, seed=3)
+    for text in (beam, broken):
+        assert loop_period(text, 64) is None  # the control: the exact detector misses both
+        assert repeated_share(text, 64) > 0.3  # real text: about 0.004 (repetition_examples)
+    hamlet = "To be, or not to be, that is the question: Whether 'tis nobler in the mind to suffer the slings"
+    assert repeated_share(hamlet, 64) < 0.05
+
+
+def test_near_loop_changes_one_character_in_every_nth_copy():
+    text = near_loop("abcdefghij", 100, 2, seed=0)
+    copies = [text[i : i + 10] for i in range(0, 100, 10)]
+    assert copies[0::2] == ["abcdefghij"] * 5
+    assert all(sum(a != b for a, b in zip(c, "abcdefghij", strict=True)) <= 1 for c in copies[1::2])
+    with pytest.raises(ValueError, match="phrase"):
+        near_loop("", 10, 1)
+
+
+def test_repetition_examples_separate_loops_from_real_text():
+    rng = np.random.default_rng(0)
+    real = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz     "), 5000))  # no 8-gram is likely twice
+    table = repetition_examples(real, window=100, windows=200)
+    loops = table.drop("real text")
+    assert (loops["repeated share"] > 0.15).all() and table.loc["real text", "repeated share"] < 0.05
+    assert table.loc["real text", "texts"] == 200
+    exact = table.index.str.endswith("exact")
+    assert (table.loc[exact, "exact-loop detector"] == 1).all()
+    assert (table.loc[~exact & (table.index != "real text"), "exact-loop detector"] < 0.5).all()
+
+
+def test_repetition_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="at least window=64"):
-        ends_in_loop("short", 64)
-    with pytest.raises(ValueError, match="texts"):
-        repetition_rate([])
+        loop_period("short", 64)
+    with pytest.raises(ValueError, match="at least window=100"):
+        repeated_share("short", 100)
+    with pytest.raises(ValueError, match="n must be at most window=4"):
+        repeated_share("abcdefgh", 4, 8)
+    with pytest.raises(ValueError, match="real must be"):
+        repetition_examples("too short")
 
 
 TOKENIZER = CharTokenizer("abcdefgh ")
@@ -92,6 +127,36 @@ TOKENIZER = CharTokenizer("abcdefgh ")
 def model() -> GPT:
     cfg = GPTConfig(vocab_size=TOKENIZER.vocab_size, ctx=32, width=32, depth=1, heads=2, init_std=0.3)
     return GPT(cfg, seed=0).eval()
+
+
+def test_surprise_and_entropy_per_character(model):
+    ids = torch.randint(TOKENIZER.vocab_size, (3, 20), generator=torch.Generator().manual_seed(1))
+    nll, ent = surprise_and_entropy(model, ids, 8)
+    assert nll.shape == ent.shape == (3, 12)
+    assert torch.allclose(nll.mean(1), row_nll(model, ids, 8), atol=1e-5)
+    probs = model(ids[:, :-1]).softmax(-1)[:, 7:]
+    assert torch.allclose(ent, -(probs * probs.log()).sum(-1), atol=1e-5)
+    assert (ent > 0).all() and (ent <= math.log(TOKENIZER.vocab_size) + 1e-5).all()
+
+
+def test_samples_at_t1_are_as_surprising_as_the_entropy_and_greedy_text_is_not(model):
+    prompts = torch.randint(TOKENIZER.vocab_size, (400, 4), generator=torch.Generator().manual_seed(2))
+    drawn = decode_settings(model, prompts, 12, {"pure": {}, "greedy": {"temperature": 0}}, seed=0)
+    nll, ent = surprise_and_entropy(model, drawn["pure"], 4)
+    gap = (nll - ent).mean(1).numpy()  # per row; rows are independent draws
+    assert abs(gap.mean()) < 4 * gap.std() / math.sqrt(len(gap))
+    nll_g, ent_g = surprise_and_entropy(model, drawn["greedy"], 4)  # the control: the argmax is never a surprise
+    assert (nll_g - ent_g).mean() < -10 * gap.std() / math.sqrt(len(gap))
+
+
+def test_drift_blocks_average_stretches_of_the_continuation():
+    values = torch.arange(40, dtype=torch.float).view(2, 20)  # rows 0..19 and 20..39
+    table = drift_blocks(values, 4)
+    assert list(table.index) == [5, 10, 15, 20] and list(table.columns) == ["mean", "lo", "hi"]
+    assert table["mean"].tolist() == pytest.approx([12.0, 17.0, 22.0, 27.0])
+    assert (table["lo"] < table["mean"]).all() and (table["mean"] < table["hi"]).all()
+    with pytest.raises(ValueError, match="blocks must be at most the 20"):
+        drift_blocks(values, 21)
 
 
 def test_sample_nll_is_the_cross_entropy_of_the_continuation(model):
@@ -168,7 +233,7 @@ def test_decoding_table_reports_nan_for_texts_without_words():
         model.head.weight.zero_()
         model.head.weight[tok.encode(" ")[0]].fill_(1.0)  # a model that only ever writes spaces ...
     texts = torch.tensor([tok.encode("ab ab ab ab ab")] * 2)
-    table = decoding_table(model, tok, texts, 4, {"greedy": {"temperature": 0}}, window=4)
+    table = decoding_table(model, tok, texts, 4, {"greedy": {"temperature": 0}}, window=8)
     assert math.isnan(table.loc["greedy", "distinct-2 words"])  # ... has no words to count
     assert table.loc["greedy", "distinct-4 chars"] == pytest.approx(1 / 14)  # 7 four-space 4-grams per text
 
@@ -178,18 +243,18 @@ TEXTS = ["to be or not to be", "the king the king the king", "a rose by any othe
 
 def test_pooled_with_every_weight_one_is_each_measure_on_all_the_texts():
     vocab = {"to", "be", "or", "not", "the", "king", "a", "rose"}
-    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=8, index={}, vocabulary=vocab, source="the king to be",
+    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=9, index={}, vocabulary=vocab, source="the king to be",
                 copy_chars=4)
     row = pooled(m).iloc[0]
     assert row["distinct-4 chars"] == pytest.approx(distinct_n(TEXTS, 4))
     assert row["distinct-2 words"] == pytest.approx(distinct_n(TEXTS, 2, "word"))
-    assert row["repetition"] == repetition_rate(TEXTS, 8) and row["NLL"] == 2.5
+    assert row["repetition"] == pytest.approx(np.mean([repeated_share(t, 9) for t in TEXTS])) and row["NLL"] == 2.5
     assert row["real words"] == pytest.approx(real_word_rate(TEXTS, vocab))
     assert row["copied"] == pytest.approx(copy_rate(TEXTS, "the king to be", 4))
 
 
 def test_weights_count_a_text_as_often_as_it_is_drawn():
-    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=8, index={}, vocabulary={"zzzz"})
+    m = measure(TEXTS, [1.0, 2.0, 3.0, 4.0], window=9, index={}, vocabulary={"zzzz"})
     twice = pooled(m, [[2.0, 0.0, 0.0, 1.0]]).iloc[0]
     texts = [TEXTS[0], TEXTS[0], TEXTS[3]]
     assert twice["NLL"] == pytest.approx(2.0) and twice["real words"] == pytest.approx(real_word_rate(texts, {"zzzz"}))
@@ -223,7 +288,7 @@ def test_bootstrap_replicates_are_paired_across_sets(model):
     with_ci = with_intervals(table, reps, ["NLL"])
     assert list(with_ci.columns) == ["NLL", "NLL lo", "NLL hi"]
     assert (with_ci["NLL lo"] <= with_ci["NLL"]).all() and (with_ci["NLL"] <= with_ci["NLL hi"]).all()
-    assert bootstrap({"a": measure(["abcd", "bcde"], [1.0, 2.0], 4, {})}, resamples=20)["a"].shape[0] == 20
+    assert bootstrap({"a": measure(["abcdefgh", "bcdefghi"], [1.0, 2.0], 8, {})}, resamples=20)["a"].shape[0] == 20
 
 
 def test_every_setting_draws_from_its_own_seed(model):

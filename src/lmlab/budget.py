@@ -210,24 +210,25 @@ class SamplingSizes:
     phrase_chars: int
     repeats: int  # copies of a phrase in one context: repeats × phrase_chars < ctx
     shown_samples: int  # continuations per setting shown in the static twin and the live panel
-    loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
+    repeat_window: int  # repetition is measured on the last repeat_window characters of a continuation
+    drift_blocks: int  # equal stretches of a continuation in which NLL and entropy are averaged
 
 
 SAMPLING = {
     "smoke": SamplingSizes(ctx=64, batch_size=4, depth=1, heads=2, width=32, lr=6e-3, steps=30, warmup_steps=2,
         eval_every=10, eval_batches=1, prompt_chars=16, sample_chars=48, prompts=8, shown_samples=2,
         ks=(1, 2, 5, 40, None), temperatures=(0.5, 1.5), top_ps=(0.5, 0.95), min_ps=(0.1,), beam_widths=(1, 2),
-        beam_prompts=4, resamples=1000, phrases=8, phrase_chars=8, repeats=4, loop_window=32),
+        beam_prompts=4, resamples=1000, phrases=8, phrase_chars=8, repeats=4, repeat_window=32, drift_blocks=4),
     "book": SamplingSizes(ctx=256, batch_size=8, depth=2, heads=4, width=192, lr=3e-3, steps=1000, warmup_steps=50,
         eval_every=100, eval_batches=8, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
         min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=48, resamples=1000, phrases=128,
-        phrase_chars=24, repeats=8, shown_samples=3, loop_window=64),
+        phrase_chars=24, repeats=8, shown_samples=3, repeat_window=100, drift_blocks=10),
     "gpu": SamplingSizes(ctx=256, batch_size=32, depth=4, heads=8, width=384, lr=3e-3, steps=3000, warmup_steps=100,
         eval_every=200, eval_batches=20, prompt_chars=56, sample_chars=200, prompts=256,
         ks=(1, 2, 5, 10, 20, 40, None), temperatures=(0.5, 0.7, 0.9, 1.2), top_ps=(0.5, 0.8, 0.9, 0.95),
         min_ps=(0.05, 0.1, 0.2), beam_widths=(1, 2, 4, 8), beam_prompts=128, resamples=2000, phrases=256,
-        phrase_chars=24, repeats=8, shown_samples=3, loop_window=64),
+        phrase_chars=24, repeats=8, shown_samples=3, repeat_window=100, drift_blocks=10),
 }
 
 
@@ -247,20 +248,20 @@ class RandomnessSizes:
     text_seeds: int  # seeds that sample from the same logits in section 1
     temperatures: tuple[float, ...]  # held-out loss under the sampler's distribution at each T, ascending
     copy_chars: int  # a continuation copies its training text where a string this long occurs there
-    loop_window: int  # a continuation ends in a loop when its last loop_window characters repeat one phrase
+    repeat_window: int  # repetition is measured on the last repeat_window characters of a continuation
     mc_prompts: int  # prompts decoded with dropout left on (no KV cache: every step runs the window)
     fresh_seeds: int  # how many of chapter 4's fresh seeds (`dropout.confirm_seeds`, first ones) the two rows use
 
 
 RANDOMNESS = {
     "smoke": RandomnessSizes(top_k=5, prompts=8, prompt_chars=16, sample_chars=48, shown_samples=2,
-        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, loop_window=32, mc_prompts=4,
+        ks=(1, 5, None), text_seeds=4, temperatures=(0.5, 1.0, 2.0), copy_chars=12, repeat_window=32, mc_prompts=4,
         fresh_seeds=2),
     "book": RandomnessSizes(top_k=10, prompts=64, prompt_chars=32, sample_chars=128,
-        shown_samples=3, ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+        shown_samples=3, ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, repeat_window=100,
         temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=64, fresh_seeds=5),
     "gpu": RandomnessSizes(top_k=10, prompts=256, prompt_chars=32, sample_chars=200, shown_samples=3,
-        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, loop_window=64,
+        ks=(1, 2, 3, 5, 10, 20, None), text_seeds=8, copy_chars=12, repeat_window=100,
         temperatures=(0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0), mc_prompts=128, fresh_seeds=5),
 }
 

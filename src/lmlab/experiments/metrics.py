@@ -2,7 +2,8 @@
 
 A character model's text is judged on words and on character n-grams, as Holtzman et
 al. (2020) judge GPT-2's on tokens: diversity by distinct-n (Li et al. 2016),
-degeneration by the share of texts that end in a loop, and *probability* by the NLL
+degeneration by how much a text's end repeats itself (seq-rep-n, Welleck et al. 2020, on
+characters), and *probability* by the NLL
 of the texts under a model (the model itself, or another one as a judge). Probability
 is not quality, which is Holtzman et al.'s point, so two measures need no model at all:
 the share of words that are real words (they occur in the training plays), and the
@@ -22,13 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
 from lmlab import claims
 from lmlab.checks import check_positive_int
-from lmlab.model import GPT, eval_mode, model_device
+from lmlab.likelihood import row_nll
+from lmlab.model import GPT, model_device
+from lmlab.repetition import repeated_share
 from lmlab.rng import seeded
-from lmlab.sampling import check_ids, generate
+from lmlab.sampling import generate
 from lmlab.stats import centered_interval, distinct_share, half_samples, js_divergence
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # lower-cased letters, apostrophes inside a word kept
@@ -57,28 +59,6 @@ def distinct_n(texts: list[str], n: int, unit: str = "char") -> float:
     if not grams:
         raise ValueError(f"texts must hold at least one {unit} {n}-gram, got {len(texts)} texts without one")
     return len(set(grams)) / len(grams)
-
-
-def loop_period(text: str, window: int = 64) -> int | None:
-    """The length of the phrase that the last `window` characters repeat back to back, at least
-    twice (so at most window / 2), or None: the degenerate loop greedy decoding falls into."""
-    check_positive_int("window", window)
-    if len(text) < window:
-        raise ValueError(f"text must be at least window={window} characters long, got {len(text)}")
-    tail = text[-window:]
-    return next((period for period in range(1, window // 2 + 1) if tail[period:] == tail[:-period]), None)
-
-
-def ends_in_loop(text: str, window: int = 64) -> bool:
-    """True when the text ends in a loop (`loop_period`)."""
-    return loop_period(text, window) is not None
-
-
-def repetition_rate(texts: list[str], window: int = 64) -> float:
-    """The share of `texts` that end in a loop (`ends_in_loop`)."""
-    if not texts:
-        raise ValueError("texts must hold at least one text, got none")
-    return sum(ends_in_loop(t, window) for t in texts) / len(texts)
 
 
 def copy_rate(texts: list[str], source: str, n: int = 12) -> float:
@@ -110,22 +90,6 @@ def _real(texts, vocabulary):
     return np.array([sum(w in vocabulary for w in x) for x in ws], float), np.array([len(x) for x in ws], float)
 
 
-@torch.no_grad()
-def row_nll(model: GPT, ids: torch.Tensor, start: int) -> torch.Tensor:
-    """Mean NLL in nats per token of each row's `ids[:, start:]` under `model` at temperature 1,
-    each token conditioned on everything before it (rows must fit in the model's ctx), on the CPU."""
-    T = ids.shape[1]
-    if not 1 <= start < T:
-        raise ValueError(f"start must be in [1, {T - 1}] for rows of {T} tokens, got {start}")
-    if T > model.config.ctx:
-        raise ValueError(f"rows must be at most ctx={model.config.ctx} tokens long, got {T}")
-    ids = check_ids(model, ids, "ids")
-    with eval_mode(model):
-        logits = model(ids[:, :-1]).float()
-    nll = F.cross_entropy(logits[:, start - 1 :].transpose(1, 2), ids[:, start:], reduction="none")
-    return nll.mean(1).cpu()
-
-
 def sample_nll(model: GPT, ids: torch.Tensor, start: int) -> float:
     """Mean NLL in nats per token of `ids[:, start:]` under `model` (`row_nll`, pooled)."""
     return row_nll(model, ids, start).mean().item()
@@ -139,7 +103,7 @@ class Measured:
 
     samples: list[str]
     nll: np.ndarray
-    loops: np.ndarray
+    repeats: np.ndarray
     ratios: dict
     grams: dict
 
@@ -156,8 +120,8 @@ def measure(samples: list[str], nll, window: int, index: dict, vocabulary=None, 
         ratios["copied"] = _copied(samples, source, copy_chars)
     grams = {name: _gram_matrix(samples, n, unit, index) for name, (n, unit) in DISTINCT.items()}
     grams["divergence"] = _gram_matrix(samples, DIVERGENCE_N, "char", index)
-    loops = np.array([ends_in_loop(s, window) for s in samples], float)
-    return Measured(list(samples), np.asarray(nll, float), loops, ratios, grams)
+    repeats = np.array([repeated_share(s, window) for s in samples])
+    return Measured(list(samples), np.asarray(nll, float), repeats, ratios, grams)
 
 
 def _gram_matrix(texts, n, unit, index) -> sp.csr_matrix:
@@ -176,7 +140,7 @@ def pooled(m: Measured, weights: np.ndarray | None = None, reference: Measured |
     4-gram distributions (the reference is not resampled)."""
     n = len(m.samples)
     w = np.ones((1, n)) if weights is None else np.asarray(weights, float)
-    out = {"repetition": w @ m.loops / w.sum(1), "NLL": w @ m.nll / w.sum(1)}
+    out = {"repetition": w @ m.repeats / w.sum(1), "NLL": w @ m.nll / w.sum(1)}
     for name, (hits, total) in m.ratios.items():
         with np.errstate(invalid="ignore"):
             out[name] = (w @ hits) / (w @ total)
@@ -210,7 +174,7 @@ def decode_settings(model: GPT, prompts: torch.Tensor, chars: int, settings: dic
     return outputs
 
 
-def measure_outputs(tokenizer, outputs: dict, prompt_chars: int, scorer: GPT, window: int = 64, vocabulary=None,
+def measure_outputs(tokenizer, outputs: dict, prompt_chars: int, scorer: GPT, window: int = 100, vocabulary=None,
                     source: str | None = None, copy_chars: int = 12, reference: torch.Tensor | None = None
                     ) -> tuple[dict, Measured | None]:
     """Measure each set of ids in `outputs` (name -> rows of prompt + continuation); NLL under
@@ -255,7 +219,7 @@ def with_intervals(table: pd.DataFrame, replicates: dict, columns, confidence: f
 
 
 def decoding_table(model: GPT, tokenizer, texts: torch.Tensor, prompt_chars: int, settings: dict,
-                   seed: int = 0, window: int = 64, scorer: GPT | None = None, source: str | None = None,
+                   seed: int = 0, window: int = 100, scorer: GPT | None = None, source: str | None = None,
                    copy_chars: int = 12, vocabulary=None, reference: torch.Tensor | None = None,
                    resamples: int = 0) -> pd.DataFrame | tuple[pd.DataFrame, dict]:
     """Generate a continuation of every prompt under every decoding setting and measure it.
