@@ -28,6 +28,10 @@
 
   const NARROW = 600; // px of figure width below which the phone layout applies
   const MODEBAR = 28; // px at the top of a figure that plotly's mode bar covers
+  // px between the mode bar and the title's glyph box: a title's first line sits a font's ascent
+  // below its anchor, and fonts differ between machines by a few px (with DejaVu alone, 2 px left a
+  // two-line title 1 px under the bar), so the gap is kept wider than any one font's slack
+  const CLEAR = 8;
   const AUTHORED_TITLE = 40; // px at the top that an authored title takes
   const TITLE_SIZE = 15; // px: a phone's title font
   const SUBTITLE_SIZE = 13; // px: a phone's subplot titles
@@ -98,8 +102,8 @@
     layout.title = Object.assign({}, authored, {
       text: lines.join("<br>"), font: Object.assign({}, authored.font, { size }),
       x: 0, xanchor: "left", xref: "container", y: 1, yanchor: "top", yref: "container",
-      pad: { t: MODEBAR + 2 + (lines.length > 1 ? 14 : 3), l: 8 }, automargin: false });
-    const grow = Math.max(0, MODEBAR + 10 + Math.round(lines.length * size * 1.25) - AUTHORED_TITLE);
+      pad: { t: MODEBAR + CLEAR + (lines.length > 1 ? 14 : 3), l: 8 }, automargin: false });
+    const grow = Math.max(0, MODEBAR + CLEAR + 8 + Math.round(lines.length * size * 1.25) - AUTHORED_TITLE);
     const margin = Object.assign({}, THEME.templates.light.layout.margin, layout.margin);
     layout.margin = Object.assign(margin, { t: margin.t + grow });
     layout.height = (layout.height || 450) + grow;
