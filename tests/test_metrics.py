@@ -23,7 +23,7 @@ from lmlab.experiments.metrics import (
     setting_seed,
     with_intervals,
 )
-from lmlab.likelihood import drift_blocks, surprise_and_entropy
+from lmlab.likelihood import drift_blocks, drift_curves, likelihood_checks, surprise_and_entropy
 from lmlab.model import GPT, GPTConfig
 from lmlab.repetition import loop_period, near_loop, repeated_share, repetition_examples
 
@@ -327,3 +327,19 @@ def test_paired_claim_is_paired_difference_with_its_prompts_and_halves(model):
     assert (r.low, r.high) == pytest.approx((shown["NLL lo"], shown["NLL hi"]))
     with pytest.raises(ValueError, match="resamples"):  # fewer than 1,000 halves is not a 95 % interval
         paired_claim(table, {k: v.iloc[:50] for k, v in reps.items()}, "pure", "greedy", "NLL", 8)
+
+
+def test_likelihood_checks_read_the_lesson_and_fail_where_the_texts_differ():
+    g = torch.Generator().manual_seed(0)
+    nll, ent = torch.rand(64, 20, generator=g) + 1.0, torch.rand(64, 20, generator=g) + 1.0
+    same = likelihood_checks((nll, ent), (nll, ent), 5)
+    assert set(same) == {"calibration", "start gap", "end gap", "drift", "own gap"}
+    assert same["start gap"].estimate == same["end gap"].estimate == same["drift"].estimate == 0  # itself
+    drifting = nll + torch.linspace(0, 1, 20)  # the control: samples whose NLL grows along the continuation
+    moved = likelihood_checks((nll, ent), (drifting, ent), 5)
+    assert moved["drift"].direction == "above" and moved["end gap"].direction == "above"
+    assert moved["start gap"].estimate < moved["end gap"].estimate
+    assert list(drift_curves((nll, ent), (drifting, ent), 4)) == ["real text: NLL", "real text: entropy",
+                                                                    "samples: NLL", "samples: entropy"]
+    with pytest.raises(ValueError, match="stretch must be at most the 20"):
+        likelihood_checks((nll, ent), (nll, ent), 21)

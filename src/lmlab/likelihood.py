@@ -67,3 +67,35 @@ def drift_blocks(per_char: torch.Tensor, blocks: int) -> pd.DataFrame:
     edges = np.linspace(0, chars, blocks + 1).round().astype(int)
     rows = [claims.t(per_char[:, a:b].mean(1).numpy(), "prompts") for a, b in zip(edges, edges[1:], strict=False)]
     return pd.DataFrame([(i.estimate, i.low, i.high) for i in rows], columns=["mean", "lo", "hi"], index=edges[1:])
+
+
+def drift_curves(real: tuple, samples: tuple, blocks: int) -> dict[str, pd.DataFrame]:
+    """`drift_blocks` of the (NLL, entropy) pairs that `surprise_and_entropy` gives for real
+    continuations and for samples from the same prompts: four curves along the continuation."""
+    return {f"{who}: {what}": drift_blocks(values, blocks)
+            for who, pair in (("real text", real), ("samples", samples))
+            for what, values in zip(("NLL", "entropy"), pair, strict=True)}
+
+
+def likelihood_checks(real: tuple, samples: tuple, stretch: int) -> dict[str, claims.Interval]:
+    """What the likelihood lesson reads, from the (NLL, entropy) pairs of real continuations and of
+    samples drawn from the same prompts, each a t-interval over the prompts (paired where two texts
+    share a prompt): "calibration", real text's loss − entropy (0 at a maximum-likelihood optimum on
+    its data); "start gap" and "end gap", samples − real in the first and the last `stretch`
+    characters; "drift", how much more the samples' NLL grows from the first stretch to the last than
+    the real text's; "own gap", the samples' NLL − entropy (0 in expectation: a check of the sampler)."""
+    (h_nll, h_ent), (s_nll, s_ent) = real, samples
+    check_positive_int("stretch", stretch)
+    if stretch > h_nll.shape[1]:
+        raise ValueError(f"stretch must be at most the {h_nll.shape[1]} characters per row, got {stretch}")
+    first, last = slice(0, stretch), slice(-stretch, None)
+    return {"calibration": claims.t(_per_row(h_nll - h_ent), "prompts"),
+            "start gap": claims.paired(_per_row(s_nll[:, first]), _per_row(h_nll[:, first]), "prompts"),
+            "end gap": claims.paired(_per_row(s_nll[:, last]), _per_row(h_nll[:, last]), "prompts"),
+            "drift": claims.paired(_per_row(s_nll[:, last] - s_nll[:, first]),
+                                   _per_row(h_nll[:, last] - h_nll[:, first]), "prompts"),
+            "own gap": claims.t(_per_row(s_nll - s_ent), "prompts")}
+
+
+def _per_row(values: torch.Tensor) -> np.ndarray:
+    return values.mean(1).numpy()
