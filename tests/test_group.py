@@ -57,13 +57,13 @@ def assert_same_history(group, separate):
         assert getattr(group, name) == pytest.approx(getattr(separate, name), rel=RTOL), name
 
 
-# every per-run setting a group allows, varied at once: seeds, LR, init scale, α_in, α_out, weight decay,
+# every per-run setting a group allows, varied at once: seeds, LR, init scale, α_in, α_out, α_attn, weight decay,
 # clipping (one run unclipped), μP against SP (per-kind LRs and the attention scale), zero readout, dropout
 RUNS = [
     ({}, {}, 0),
     ({"init_std": 0.05, "input_mult": 2.0}, {"lr": 1e-2, "weight_decay": 0.1}, 1),
     ({"param": "mup", "base_width": 16, "output_mult": 0.5, "zero_readout": True}, {"grad_clip": None}, 2),
-    ({"param": "sp_fanin"}, {"lr": 1e-3, "grad_clip": 0.05, "weight_decay": 0.3}, 3),
+    ({"param": "sp_fanin", "attn_mult": 4.0}, {"lr": 1e-3, "grad_clip": 0.05, "weight_decay": 0.3}, 3),
 ]
 
 

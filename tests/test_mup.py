@@ -257,6 +257,20 @@ def test_attention_scale_follows_the_real_head_size():
     assert groups(more_heads)["hidden"]["lr_scale"] == 0.25  # the hidden LR still follows the width
 
 
+@pytest.mark.parametrize("param", ["sp", "mup"])
+def test_attn_mult_multiplies_the_attention_logits_on_top_of_the_rule(param):
+    """α_attn is a temperature on top of either parametrization's scale, and the ablation of μP's rule
+    keeps it: SP's 1/√d_head times α_attn."""
+    plain, hot = GPT(cfg(4 * BASE, param), seed=1), GPT(cfg(4 * BASE, param, attn_mult=2.5), seed=1)
+    assert hot.blocks[0].attn.scale == 2.5 * plain.blocks[0].attn.scale
+    x, _ = batch()
+    with torch.no_grad():
+        assert not torch.allclose(hot(x), plain(x))  # the same weights, other logits: the scale is used
+    if param == "mup":
+        mup.ablate_rule(hot, "attention_scale")
+        assert hot.blocks[0].attn.scale == pytest.approx(2.5 / math.sqrt(4 * BASE // 2), rel=1e-12)
+
+
 @pytest.mark.parametrize(("kw", "match"), [
     ({"base_width": None, "base_heads": 4}, "base_heads"),
     ({"base_heads": 0}, "base_heads"),

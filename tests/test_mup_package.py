@@ -35,7 +35,7 @@ def lr_by_name(model, opt, key: str = "lr") -> dict:
 @pytest.mark.parametrize("mult", [1, 4])
 def test_package_init_draws_lmlab_mup_init(mult, zero):
     """The package's shape logic (σ/√m on hidden matrices only) draws lmlab's μP init to the bit."""
-    c = cfg(mult * BASE, zero_readout=zero, zero_query=zero, input_mult=2.0, output_mult=3.0)
+    c = cfg(mult * BASE, zero_readout=zero, zero_query=zero, input_mult=2.0, output_mult=3.0, attn_mult=2.0)
     ours, theirs = GPT(c, seed=5), mup_package_gpt(c, seed=5)
     assert isinstance(theirs.head, mup.MuReadout) and theirs.output_mult == 1.0
     for (n, p), (n2, q) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):

@@ -44,6 +44,7 @@ BAD_CONFIGS = [
     (lambda: GPTConfig(80, input_mult=math.nan), "input_mult"),
     (lambda: GPTConfig(80, output_mult=0.0), "output_mult"),
     (lambda: GPTConfig(80, output_mult=-1.0), "output_mult"),
+    (lambda: GPTConfig(80, attn_mult=0.0), "attn_mult"),
     (lambda: GPTConfig(1), "vocab_size"),
     (lambda: CharDataset(""), "text"),
     (lambda: CharDataset("a"), "text"),

@@ -6,7 +6,8 @@ vocabulary tying saves almost nothing, and an untied readout can be zero-initial
 under μP). Dropout sits where the original Transformer puts it, on the embedding
 sum and on each sub-layer's output before the residual add, and on the attention
 weights as in GPT-1 and BERT. Init scales, the attention scale and the readout
-multiplier all come from the one table in `lmlab.mup`.
+multiplier all come from the one table in `lmlab.mup`; α_in, α_out and α_attn are
+tunable multipliers on top of them.
 
 Generation can pass a `KVCache`: each block keeps the keys and values of the
 tokens it has seen, so a new token costs one position instead of the whole window.
@@ -38,6 +39,7 @@ class GPTConfig:
     init_std: float = 0.02  # σ at the base width
     input_mult: float = 1.0  # α_in, multiplies the embedding output
     output_mult: float = 1.0  # α_out, multiplies the logits (μP divides it by m)
+    attn_mult: float = 1.0  # α_attn, multiplies the attention logits after the parametrization's scale
     zero_query: bool = False
     zero_readout: bool = False
 
@@ -59,7 +61,7 @@ class GPTConfig:
             heads = self.base_heads or self.heads
             if self.base_width % heads:
                 raise ValueError(f"base_width must be divisible by the base's heads ({heads}), got {self.base_width}")
-        for name in ("init_std", "input_mult", "output_mult"):
+        for name in ("init_std", "input_mult", "output_mult", "attn_mult"):
             check_positive(name, getattr(self, name))
 
     @property
@@ -163,8 +165,10 @@ class CausalSelfAttention(nn.Module):
         self.heads, self.dropout, self.layer = cfg.heads, cfg.dropout, layer
         self.qkv = nn.Linear(cfg.width, 3 * cfg.width, bias=False)
         self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
-        # the attention rule follows the real head size: √d_head,base / d_head under μP, 1/√d_head under SP
-        self.scale = mup.forward_scale(cfg.param, "attention", cfg.head_dim_mult) / math.sqrt(cfg.head_dim)
+        # the attention rule follows the real head size: √d_head,base / d_head under μP, 1/√d_head under SP;
+        # α_attn is a tunable temperature on top, as `attn_mult` in the mup package's Transformer example
+        self.scale = cfg.attn_mult * mup.forward_scale(cfg.param, "attention", cfg.head_dim_mult) / math.sqrt(
+            cfg.head_dim)
 
     def forward(self, x, cache: KVCache | None = None):
         B, T, C = x.shape

@@ -159,6 +159,6 @@ def ablate_rule(model, ablation: str, opt=None) -> None:
                 group["lr_scale"], group["lr"] = 1.0, group["lr"] / group["lr_scale"]
     elif ablation == "attention_scale":
         for block in model.blocks:
-            block.attn.scale = 1 / math.sqrt(cfg.head_dim)
+            block.attn.scale = cfg.attn_mult / math.sqrt(cfg.head_dim)
     else:
         model.output_mult = cfg.output_mult

@@ -58,7 +58,7 @@ def mup_package_gpt(config: GPTConfig, seed: int = 0) -> GPT:
                                    readout_zero_init=config.zero_readout)
         model.output_mult = 1.0  # MuReadout applies α_out/m; GPT.forward must not apply it again
         for block in model.blocks:
-            block.attn.scale = math.sqrt(base_width // base_heads) / config.head_dim
+            block.attn.scale = config.attn_mult * math.sqrt(base_width // base_heads) / config.head_dim
         base, delta = (GPT(replace(body, width=w, heads=base_heads), seed) for w in (base_width, 2 * base_width))
         mup.set_base_shapes(model, base, delta=delta, rescale_params=False)
         torch.default_generator.manual_seed(seed)  # the CPU generator only, inside the fork
