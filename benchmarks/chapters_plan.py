@@ -86,28 +86,35 @@ def mup(B) -> list[Work]:
     train = TrainConfig(steps=M.steps, batch_size=M.batch_size, lr=1.0, schedule="constant", eval_every=M.steps,
                         eval_batches=M.eval_batches, progress=False)
 
-    def spec(param, width, log2_lr, std, mult=1.0, seed=M.tune_seed):
+    def spec(param, width, log2_lr, std, mult=1.0, attn=1.0, seed=M.tune_seeds[0], zero=False):
         cfg = GPTConfig(vocab, ctx=M.ctx, width=width, depth=M.depth, heads=M.heads, param=param,
-                        base_width=M.widths[0], init_std=float(std), output_mult=float(mult))
+                        base_width=M.widths[0], init_std=float(std), output_mult=float(mult), attn_mult=float(attn),
+                        zero_query=zero, zero_readout=zero)
         return canonical(RunSpec(cfg, train, seed=seed).replace(lr=2.0**log2_lr))
 
     # An LR search widens its grid at run time until the best LR is inside it: counted as its start
     # and one more LR per curve, and two more where SP's optimum drifts (the sweep's wider SP widths
-    # and SP's search at the target), which is what the book budget's searches took.
+    # and the searches at the target), which is what the book budget's searches took.
     w0, target, start = M.widths[0], M.widths[-1], list(M.start_log2_lrs)
     one, two = start + [start[0] - 1], start + [start[0] - 1, start[0] - 2]
-    grid = [(s, a) for s in M.proxy_stds for a in M.proxy_output_mults]
-    lab_std, std, mult, lr = GPTConfig(vocab).init_std, M.proxy_stds[len(M.proxy_stds) // 2], 1.0, start[1]
-    specs = [spec("mup", w0, lg, s, a) for s, a in grid for lg in one]  # the proxy's search
-    specs += [spec("mup", w0, lg, lab_std) for lg in one]  # the untuned base's
-    specs += [spec(p, w, lg, std, mult, seed=k) for p in ("sp_fanin", "mup") for w in M.widths for k in M.seeds
+    grid = [(s, a, t) for s in M.proxy_stds for a in M.proxy_output_mults for t in M.proxy_attn_mults]
+    lab_std, std, mult, attn, lr = GPTConfig(vocab).init_std, M.proxy_stds[len(M.proxy_stds) // 2], 1.0, 1.0, start[1]
+    specs = [spec("mup", w0, lg, s, a, t, seed=k, zero=z) for s, a, t in grid for lg in one for k in M.tune_seeds
+             for z in (False, True)]  # the proxy's search, and again with query and readout at zero
+    specs += [spec("mup", target, lr, std, seed=k, zero=True) for k in M.eval_seeds]  # its best at the target
+    specs += [spec("mup", w0, lg, lab_std, seed=k) for lg in one for k in M.tune_seeds]  # the untuned base's
+    specs += [spec(p, w, lg, std, mult, attn, seed=k) for p in ("sp_fanin", "mup") for w in M.widths for k in M.seeds
               for lg in (two if p == "sp_fanin" and w > w0 else one)]  # the LR sweep over seeds
-    specs += [spec("mup", w, lr, s, mult, seed=k) for w in M.hp_widths for s in M.hp_stds for k in M.seeds]
-    specs += [spec("mup", w, lr, std, a, seed=k) for w in M.hp_widths for a in M.hp_output_mults for k in M.seeds]
-    specs += [spec("sp_fanin", target, lg, s, a) for s, a in grid for lg in two]  # SP's search at the target
-    specs += [spec(p, target, lr, s, seed=k) for p, s in (("mup", std), ("sp_fanin", std), ("mup", lab_std),
-                                                         ("sp_fanin", 2 * std)) for k in M.eval_seeds]
-    work += _runs(specs, "proxy search, LR sweep, σ and α_out, and the target")
+    specs += [spec("mup", w, lr, s, mult, attn, seed=k) for w in M.hp_widths for s in M.hp_stds for k in M.seeds]
+    specs += [spec("mup", w, lr, std, a, attn, seed=k) for w in M.hp_widths for a in M.hp_output_mults for k in M.seeds]
+    specs += [spec("mup", w, lr, std, mult, t, seed=k) for w in M.hp_widths for t in M.hp_attn_mults for k in M.seeds]
+    specs += [spec(p, target, lg, s, a, t) for p in ("sp_fanin", "mup") for s, a, t in grid
+              for lg in two]  # SP's and μP's searches at the target
+    specs += [spec(p, target, lr, s, seed=k) for p, s in (("mup", std), ("mup", 2 * std), ("sp_fanin", std),
+                                                         ("mup", lab_std), ("sp_fanin", 2 * std)) for k in M.eval_seeds]
+    work += _runs(specs, "proxy search, LR sweep, σ, α_out and α_attn, the searches at the target, and the target")
+    work += _runs([spec("mup", w, lr, std, seed=k) for w in M.widths[1:] for k in M.seeds],
+                  "μP with attention 1/√d_head at every width")
     work += _runs([spec("mup", target, lr, std, seed=k) for k in M.eval_seeds], "the target, attention 1/√d_head")
     # the comparison with the mup package runs on the CPU by design, at three small widths
     work.append(_coord_check("mup", M.coord_widths[:3], 3, M.coord_seeds, M.batch_size, M.ctx, M.depth, M.heads,

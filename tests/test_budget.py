@@ -145,12 +145,13 @@ def test_every_mup_budget_is_consistent(name):
     for grid in (s.coord_widths, s.widths, s.hp_widths):
         assert list(grid) == sorted(set(grid)) and all(w % s.heads == 0 for w in grid)
     assert s.hp_widths[0] == s.widths[0] == s.coord_widths[0]  # one base width, the proxy's
-    assert s.tune_seed not in s.eval_seeds  # the comparison is judged on seeds the tuning never saw
+    assert not set(s.tune_seeds) & set(s.eval_seeds)  # the comparison is judged on seeds the tuning never saw
+    assert 1.0 in s.proxy_attn_mults and 1.0 in s.hp_attn_mults and len(s.hp_attn_mults) >= 3
     assert list(s.start_log2_lrs) == list(range(s.start_log2_lrs[0], s.start_log2_lrs[-1] + 1))
     assert len(s.start_log2_lrs) >= 3 and len(s.hp_stds) >= 3 and len(s.hp_output_mults) >= 3
     for w in s.coord_widths + s.widths:
         GPTConfig(vocab_size=80, ctx=s.ctx, width=w, depth=s.depth, heads=s.heads, param="mup",
                   base_width=s.widths[0])
     if name != "smoke":  # the referee standard: ≥ 3 seeds, an 8× (LR sweep) and 16× (check) width range
-        assert len(s.seeds) >= 3 and len(s.eval_seeds) >= 3 and len(s.coord_seeds) >= 3
+        assert len(s.seeds) >= 3 and len(s.eval_seeds) >= 3 and len(s.coord_seeds) >= 3 and len(s.tune_seeds) >= 3
         assert s.widths[-1] / s.widths[0] >= 8 and s.coord_widths[-1] / s.coord_widths[0] >= 16

@@ -84,7 +84,7 @@ def test_seed_offset_moves_every_budget_seed_and_the_cache(monkeypatch, tmp_path
     monkeypatch.setenv("LMLAB_SEED_OFFSET", "1000")
     moved = lmlab.budget("book")
     assert moved.dropout.confirm_seeds == tuple(s + 1000 for s in base.dropout.confirm_seeds)
-    assert moved.mup.tune_seed == base.mup.tune_seed + 1000
+    assert moved.mup.tune_seeds == tuple(k + 1000 for k in base.mup.tune_seeds)
     assert moved.randomness.text_seeds == base.randomness.text_seeds  # a count, not a seed
     assert seeds.fresh(3) == 1003 and default_root() == tmp_path / "offset-1000"
     monkeypatch.setenv("LMLAB_SEED_OFFSET", "-1")

@@ -71,6 +71,15 @@ def test_best_inside_and_flatness_read_a_grid():
     assert flat["se"] == pytest.approx(np.std([2.3, 2.4], ddof=1) / np.sqrt(2))  # the median point's SE
 
 
+def test_seed_means_average_each_point_and_a_diverged_seed_leaves_none():
+    runs = pd.DataFrame({"init_std": 0.1, "seed": [0, 1, 0, 1], "log2_lr": [-8, -8, -7, -7],
+                         "final_val": [2.0, 2.2, 1.9, np.nan]})  # seed 1 diverged at 2^-7
+    means = transfer.seed_means(runs, ["init_std"]).set_index("log2_lr")
+    assert means.final_val[-8] == pytest.approx(2.1) and np.isnan(means.final_val[-7])
+    assert means.seeds.tolist() == [2, 2]
+    assert means.loc[means.final_val.idxmin()].name == -8  # the lower mean on one seed is not the best
+
+
 class FakeSpec:
     """Stands in for a RunSpec in `lr_search`: it only needs `replace(lr=..., seed=...)`."""
 

@@ -48,7 +48,7 @@ LAB = {
 @dataclass(frozen=True)
 class MupSizes:
     """Chapter 2: the coordinate check with its negative control, the proxy's tuning, the μTransfer
-    LR sweep over seeds, the σ and α_out sweeps across width, and the proxy → target comparison."""
+    LR sweep over seeds, the σ, α_out and α_attn sweeps across width, and the proxy → target comparison."""
 
     ctx: int
     batch_size: int
@@ -62,33 +62,38 @@ class MupSizes:
     steps: int  # per run, constant LR
     eval_batches: int
     seeds: tuple[int, ...]  # the LR sweep's and the σ/α_out sweeps' seeds, ≥ 4: their t-intervals have seeds − 1 df
-    eval_seeds: tuple[int, ...]  # fresh seeds for the proxy → target comparison: never the tuning seed
-    tune_seed: int  # the seed both searches (proxy and target) tune on
-    proxy_stds: tuple[float, ...]  # σ's grid, searched by both μP (at the proxy) and SP (at the target)
-    proxy_output_mults: tuple[float, ...]  # α_out's grid, likewise
+    eval_seeds: tuple[int, ...]  # fresh seeds for the proxy → target comparison: never a tuning seed
+    tune_seeds: tuple[int, ...]  # the proxy's search runs at each (≥ 3 at `book`); the target's at the first only
+    proxy_stds: tuple[float, ...]  # σ's grid, searched by μP at the proxy and by SP and μP at the target
+    proxy_output_mults: tuple[float, ...]  # α_out's grid, likewise (one value: section 6 finds it flat here)
+    proxy_attn_mults: tuple[float, ...]  # α_attn's grid, likewise: factors of 4, since its optimum moves with width
     start_log2_lrs: tuple[int, ...]  # where every LR search starts; it widens until its best is inside
     hp_widths: tuple[int, ...]  # where σ and α_out are swept one at a time around the proxy's optimum
     hp_stds: tuple[float, ...]
     hp_output_mults: tuple[float, ...]
+    hp_attn_mults: tuple[float, ...]
     live_widths: tuple[int, ...]  # what the live coordinate check offers
 
 
 MUP = {
     "smoke": MupSizes(ctx=16, batch_size=4, depth=1, heads=2, coord_widths=(16, 32, 64), coord_lr=2**-8,
         coord_steps=3, coord_seeds=(0,), widths=(16, 32), steps=10, eval_batches=1, seeds=(0, 1), eval_seeds=(1, 2),
-        tune_seed=0, proxy_stds=(0.05, 0.1), proxy_output_mults=(1.0,), start_log2_lrs=(-8, -7, -6),
-        hp_widths=(16, 32), hp_stds=(0.05, 0.1, 0.2), hp_output_mults=(1.0, 2.0, 4.0), live_widths=(16, 32, 64)),
+        tune_seeds=(0, 3), proxy_stds=(0.05, 0.1), proxy_output_mults=(1.0,), proxy_attn_mults=(1.0, 2.0),
+        start_log2_lrs=(-8, -7, -6), hp_widths=(16, 32), hp_stds=(0.05, 0.1, 0.2), hp_output_mults=(1.0, 2.0, 4.0),
+        hp_attn_mults=(0.5, 1.0, 2.0), live_widths=(16, 32, 64)),
     "book": MupSizes(ctx=32, batch_size=16, depth=1, heads=4, coord_widths=(32, 64, 128, 256, 512), coord_lr=2**-8,
         coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256), steps=120, eval_batches=8,
-        seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3), tune_seed=0, proxy_stds=(0.05, 0.1, 0.2),
-        proxy_output_mults=(1.0, 4.0), start_log2_lrs=(-8, -7, -6), hp_widths=(32, 64, 128),
-        hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4), hp_output_mults=(0.5, 1.0, 2.0, 4.0),
+        seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3), tune_seeds=(0, 4, 5), proxy_stds=(0.05, 0.1, 0.2),
+        proxy_output_mults=(1.0,), proxy_attn_mults=(0.25, 1.0, 4.0, 16.0, 64.0), start_log2_lrs=(-8, -7, -6),
+        hp_widths=(32, 64, 128), hp_stds=(0.00625, 0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
+        hp_output_mults=(0.5, 1.0, 2.0, 4.0), hp_attn_mults=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
         live_widths=(32, 64, 128, 256, 512)),
     "gpu": MupSizes(ctx=64, batch_size=32, depth=2, heads=4, coord_widths=(32, 64, 128, 256, 512, 1024, 2048),
         coord_lr=2**-8, coord_steps=5, coord_seeds=(0, 1, 2), widths=(32, 64, 128, 256, 512), steps=300,
-        eval_batches=20, seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3, 4), tune_seed=0,
-        proxy_stds=(0.05, 0.1, 0.2), proxy_output_mults=(1.0, 4.0), start_log2_lrs=(-9, -8, -7),
-        hp_widths=(32, 128, 512), hp_stds=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4), hp_output_mults=(0.5, 1.0, 2.0, 4.0),
+        eval_batches=20, seeds=(0, 1, 2, 3), eval_seeds=(1, 2, 3, 4), tune_seeds=(0, 5, 6),
+        proxy_stds=(0.05, 0.1, 0.2), proxy_output_mults=(1.0,), proxy_attn_mults=(0.25, 1.0, 4.0, 16.0, 64.0),
+        start_log2_lrs=(-9, -8, -7), hp_widths=(32, 128, 512), hp_stds=(0.00625, 0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
+        hp_output_mults=(0.5, 1.0, 2.0, 4.0), hp_attn_mults=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
         live_widths=(32, 64, 128, 256, 512, 1024, 2048)),
 }
 

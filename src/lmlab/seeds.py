@@ -16,7 +16,7 @@ from dataclasses import fields, is_dataclass, replace
 from lmlab.checks import check_int
 
 ENV = "LMLAB_SEED_OFFSET"
-SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seed", "confirm_seeds")  # seeds, not counts
+SEED_FIELDS = ("seed", "seeds", "coord_seeds", "eval_seeds", "tune_seeds", "confirm_seeds")  # seeds, not counts
 
 
 def seed_offset() -> int:

@@ -33,8 +33,8 @@ from lmlab.run_groups import batches
 from lmlab.runs import RunSpec
 from lmlab.train import TrainingDiverged, train
 
-COLUMNS = ["param", "width", "init_std", "output_mult", "log2_lr", "seed", "avg_train", "final_val", "flops",
-           "seconds", "diverged"]
+COLUMNS = ["param", "width", "init_std", "output_mult", "attn_mult", "log2_lr", "seed", "avg_train", "final_val",
+           "flops", "seconds", "diverged"]
 
 
 def canonical(spec: RunSpec) -> RunSpec:
@@ -55,7 +55,7 @@ def summaries(specs, executor=None, desc: str = "runs") -> pd.DataFrame:
         (run,) = result["runs"]
         log2_lr = math.log2(spec.train.lr)
         rows.append({"param": spec.model.param, "width": spec.model.width, "init_std": spec.model.init_std,
-                     "output_mult": spec.model.output_mult, "seed": spec.seed,
+                     "output_mult": spec.model.output_mult, "attn_mult": spec.model.attn_mult, "seed": spec.seed,
                      "log2_lr": int(log2_lr) if log2_lr.is_integer() else log2_lr,
                      "avg_train": run["avg_train"], "final_val": run["final_val"], "flops": run["flops"],
                      "seconds": run["seconds"], "diverged": run["diverged_at"] is not None})
@@ -114,7 +114,8 @@ def ablated(specs, ablation: str, executor=None, desc: str = "ablated runs") -> 
     results = sweep.run([{"spec": s.to_dict(), "ablate": ablation} for s in specs], train_ablated, executor=executor,
                         desc=desc)
     rows = [{"param": f"{s.model.param}-{ablation}", "width": s.model.width, "init_std": s.model.init_std,
-             "output_mult": s.model.output_mult, "seed": s.seed, "log2_lr": math.log2(s.train.lr), **r}
+             "output_mult": s.model.output_mult, "attn_mult": s.model.attn_mult, "seed": s.seed,
+             "log2_lr": math.log2(s.train.lr), **r}
             for s, r in zip(specs, results, strict=True)]
     return pd.DataFrame(rows, columns=COLUMNS).astype({"avg_train": float, "final_val": float, "seconds": float})
 
@@ -125,6 +126,15 @@ def lr_sweep(specs, log2_lrs, executor=None, desc: str = "LR sweep") -> pd.DataF
     if not specs or not log2_lrs:
         raise ValueError(f"specs and log2_lrs must not be empty, got {len(specs)} specs, log2_lrs={log2_lrs}")
     return summaries([s.replace(lr=2.0**lg) for s in specs for lg in log2_lrs], executor, desc)
+
+
+def seed_means(runs: pd.DataFrame, by, metric: str = "final_val", x: str = "log2_lr") -> pd.DataFrame:
+    """The mean of `metric` over seeds at every setting of `by` and every `x`: one row each, with
+    `seeds` (how many ran). A point where any seed diverged has no mean (NaN), so it is never best:
+    a setting that diverges on one seed in three is not a setting to pick."""
+    by = [*by, x]
+    means = runs.groupby(by)[metric].agg(lambda v: v.mean(skipna=False))
+    return pd.concat([means, runs.groupby(by).size().rename("seeds")], axis=1).reset_index()
 
 
 def best(df: pd.DataFrame, by, metric: str = "avg_train") -> pd.DataFrame:
