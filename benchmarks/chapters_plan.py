@@ -125,16 +125,18 @@ def mup(B) -> list[Work]:
 def scaling_chapter(B) -> list[Work]:
     S = B.scaling
     lr = S.log2_lrs[len(S.log2_lrs) // 2]  # tuned at run time; the cost does not depend on it
-    specs = [scaling.run_spec(S, S.tune_depth, lg, budgets=[S.budgets[-2]]) for lg in S.log2_lrs]
+    # the LR tuning: a WSD family over every budget of the tuned size, at each seed
+    specs = [scaling.run_spec(S, S.tune_depth, lg, seed=seed) for seed in S.seeds for lg in S.log2_lrs]
     specs += [scaling.run_spec(S, d, lr, seed=seed) for d in S.depths for seed in S.seeds]  # the held size too
     # the fit's three suggestions, at C = geomspace(c_lo, c_hi, 3) inside the grid's compute: at most
-    # the largest size's longest common budget, at least the third size's shortest (three sizes must
-    # cover c_lo); a suggestion spends C whatever its size, so each is counted at the largest size
+    # the largest size's longest common budget, at least the third size's shortest fitted one (three sizes
+    # must cover c_lo); a suggestion spends C whatever its size, so each is counted at the largest size
     tokens = S.batch_size * S.ctx
     c_hi = S.budgets[-1] * tokens * flops_per_token(scaling.model_config(S, S.depths[-1]))
-    c_lo = S.budgets[0] * tokens * flops_per_token(scaling.model_config(S, S.depths[2]))
+    fitted = [b for b in S.budgets if b >= scaling.min_fit_steps(S)]
+    c_lo = fitted[0] * tokens * flops_per_token(scaling.model_config(S, S.depths[2]))
     top = flops_per_token(scaling.model_config(S, S.depths[-1])) * tokens
-    specs += [scaling.run_spec(S, S.depths[-1], lr, budgets=[max(2 * S.warmup_steps, round(c / top))])
+    specs += [scaling.run_spec(S, S.depths[-1], lr, budgets=[max(scaling.min_fit_steps(S), round(c / top))])
               for c in (c_lo, (c_lo * c_hi) ** 0.5, c_hi)]
     specs += [scaling.run_spec(S, S.repeat_depth, lr, seed=seed, train_chars=chars) for seed in S.seeds
               for chars in (ALL, S.repeat_chars)]

@@ -436,3 +436,12 @@ def test_wsd_cost_is_the_longest_run_plus_the_shorter_budgets_cooldowns():
     assert scaling.wsd_cost(sizes, 4) == pytest.approx(1 + cool * sum(sizes.budgets[:-1]) / sizes.budgets[-1], abs=0.01)
     longest = sizes.budgets + sizes.long_budgets
     assert scaling.wsd_cost(sizes, 1) == pytest.approx(1 + cool * sum(longest[:-1]) / longest[-1], abs=0.01)
+
+
+def test_fits_leave_out_the_budgets_shorter_than_fit_warmups_warmups():
+    sizes = BUDGETS["book"].scaling  # warmup 10 steps, 5 warmups: budgets 16 and 32 are left out
+    assert scaling.min_fit_steps(sizes) == scaling.FIT_WARMUPS * sizes.warmup_steps == 50
+    table = pd.DataFrame({"steps": [16, 32, 50, 64, 2048], "loss": [3.0, 2.9, 2.8, 2.7, 2.0]})
+    assert list(scaling.in_fits(table, sizes).steps) == [50, 64, 2048]
+    with pytest.raises(ValueError, match="steps"):
+        scaling.in_fits(table.rename(columns={"steps": "budget"}), sizes)

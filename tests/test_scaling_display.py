@@ -104,3 +104,22 @@ def test_compact_table_keeps_the_styles_it_is_given():
     html = scaling_figs.compact_table(styler).to_html()
     assert "1.23" in html and "1.2346" not in html and "font-size: 0.875em" in html
     assert "font-size: 0.875em" in scaling_figs.compact_table(pd.DataFrame({"a": [1]})).to_html()
+
+
+def test_left_out_points_are_drawn_hollow_and_named_but_not_fitted():
+    df = pd.DataFrame({"D": [1e3, 1e4, 1e5, 1e3, 1e4, 1e5], "loss": [3.0, 2.5, 2.2, 2.9, 2.3, 2.0],
+                       "N": [10] * 3 + [20] * 3, "out": [True, False, False] * 2})
+    fit = PowerLaw(A=5.0, alpha=0.2, E=1.0, r2=1.0)
+    fig = scaling_figs.loglog_figure(df, "D", "loss", "N", fits={20: fit}, left_out="out")
+    lines = [t for t in fig.data if t.mode == "markers+lines"]
+    assert [list(t.marker.symbol) for t in lines] == [["circle-open", "circle", "circle"]] * 2
+    law = next(t for t in fig.data if t.name == "fit, 20")
+    assert min(law.x) == pytest.approx(1e4)  # the fit is drawn over the fitted points only
+    assert any("left out" in (t.name or "") for t in fig.data)
+    plain = scaling_figs.loglog_figure(df, "D", "loss", "N")
+    assert not any("left out" in (t.name or "") for t in plain.data)
+    with pytest.raises(ValueError, match="left_out"):
+        scaling_figs.loglog_figure(df, "D", "loss", "N", left_out="missing")
+    dotted = scaling_figs.size_figure(points(), 1_048_576, fit, left_out=[16_384])
+    short = next(t for t in dotted.data if (t.name or "").startswith("D = 16.4K"))
+    assert short.line.dash == "dot" and short.name.endswith("not fitted")

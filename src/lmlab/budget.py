@@ -133,11 +133,11 @@ SCALING = {
     "book": ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
         budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3, warmup_steps=10,
         log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1, 2), eval_batches=8, isoflop_budgets=8,
-        n_boot=1000, repeat_depth=2, repeat_chars=8_192, live_steps=(32, 64, 128, 256)),
+        n_boot=1000, repeat_depth=2, repeat_chars=65_536, live_steps=(32, 64, 128, 256)),
     "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
         budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192,), long_depths=2, tune_depth=3,
         warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
-        isoflop_budgets=5, n_boot=1000, repeat_depth=3, repeat_chars=262_144, live_steps=(128, 256, 512, 1024)),
+        isoflop_budgets=5, n_boot=1000, repeat_depth=3, repeat_chars=524_288, live_steps=(128, 256, 512, 1024)),
 }
 
 

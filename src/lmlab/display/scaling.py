@@ -37,18 +37,28 @@ def size_label(value: float, digits: int = 3) -> str:
 
 def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: str = "",
                   xaxis_title: str = "", yaxis_title: str = "loss (nats per character)",
-                  label=lambda value: str(value)) -> go.Figure:
+                  label=lambda value: str(value), left_out: str | None = None) -> go.Figure:
     """`y` against `x` on log-log axes, one coloured line of markers per value of `by`;
-    `fits` maps a value of `by` to a callable drawn as a dashed line over that group's x."""
+    `fits` maps a value of `by` to a callable drawn as a dashed line over that group's x (the points
+    not left out). `left_out` names a boolean column of `df`: those points are drawn hollow, and a
+    legend entry says they are left out of the fits."""
+    if left_out is not None and left_out not in df.columns:
+        raise ValueError(f"left_out must name a column of df, got {left_out!r}; it has {list(df.columns)}")
     fig = go.Figure()
     for i, (value, group) in enumerate(df.sort_values(x).groupby(by, sort=True)):
         color = COLORS[i % len(COLORS)]
+        out = group[left_out].to_numpy(bool) if left_out else np.zeros(len(group), bool)
         fig.add_trace(go.Scatter(x=group[x], y=group[y], name=label(value), mode="markers+lines",
-                                 line=dict(color=color, width=1), marker=dict(size=7)))
+                                 line=dict(color=color, width=1),
+                                 marker=dict(size=7, symbol=np.where(out, "circle-open", "circle"))))
         if fits and value in fits:
-            xs = np.geomspace(group[x].min(), group[x].max(), 50)
+            kept = group[~out] if (~out).any() else group
+            xs = np.geomspace(kept[x].min(), kept[x].max(), 50)
             fig.add_trace(go.Scatter(x=xs, y=fits[value](xs), name=f"fit, {label(value)}", mode="lines",
                                      line=dict(color=color, dash="dash", width=2), hoverinfo="skip"))
+    if left_out is not None and df[left_out].any():
+        fig.add_trace(go.Scatter(x=[None], y=[None], name="hollow: left out of the fits", mode="markers",
+                                 marker=dict(size=7, symbol="circle-open", color=GREY)))
     fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, xaxis_type="log",
                       yaxis_type="log", hovermode="closest", height=520)
     return legend_below(fig)
@@ -149,14 +159,15 @@ def compact_table(table) -> Styler:
 
 
 def size_figure(points: pd.DataFrame, d_fit: float, fit, title: str = "Loss against model size",
-                xaxis_title: str = "non-embedding parameters N") -> go.Figure:
+                xaxis_title: str = "non-embedding parameters N", left_out=()) -> go.Figure:
     """L(N) in two stacked panels sharing N (log-log). Top: the seed means at the data budget
     `d_fit` (every size's longest common budget) with ± 2 seed standard errors, in the text colour,
     and the fitted law `fit` (a callable of N) dashed. Bottom: every other budget, one line each, with
     `d_fit`'s line again in the text colour for reference: the budgets where data, not parameters,
     limit the loss.
 
-    `points` has a row per (size, budget): N, tokens, loss and se (`lmlab.experiments.scaling.seed_means`)."""
+    `points` has a row per (size, budget): N, tokens, loss and se (`lmlab.experiments.scaling.seed_means`).
+    The budgets in `left_out` (values of tokens) are dotted and named as left out of the fits."""
     for column in ("N", "tokens", "loss", "se"):
         if column not in points.columns:
             raise ValueError(f"points must have a column {column!r}; it has {list(points.columns)}")
@@ -176,10 +187,12 @@ def size_figure(points: pd.DataFrame, d_fit: float, fit, title: str = "Loss agai
     others = [d for d in sorted(points.tokens.unique()) if d != d_fit]
     for i, d in enumerate([*others, d_fit]):
         group = points[points.tokens == d].sort_values("N")
-        color = INK if d == d_fit else palette[i % len(palette)]
-        fig.add_scatter(x=group.N, y=group.loss, mode="lines+markers", name=f"D = {size_label(d)}",
+        color, out = INK if d == d_fit else palette[i % len(palette)], d in set(left_out)
+        fig.add_scatter(x=group.N, y=group.loss, mode="lines+markers",
+                        name=f"D = {size_label(d)}" + (", not fitted" if out else ""),
                         legendgroup="fit" if d == d_fit else None, showlegend=bool(d != d_fit),
-                        line=dict(color=color, width=3 if d == d_fit else 1.5), marker=dict(size=6), row=2, col=1)
+                        line=dict(color=color, width=3 if d == d_fit else 1.5, dash="dot" if out else None),
+                        marker=dict(size=6, symbol="circle-open" if out else "circle"), row=2, col=1)
     fig.update_xaxes(type="log")
     fig.update_xaxes(title_text=xaxis_title, row=2, col=1)
     fig.update_yaxes(type="log", title_text="loss (nats/char)")

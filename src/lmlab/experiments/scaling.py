@@ -22,6 +22,8 @@ from lmlab.runs import RunSpec, dataset
 from lmlab.seeds import fresh
 from lmlab.train import TrainConfig
 
+FIT_WARMUPS = 5  # a budget shorter than FIT_WARMUPS warmups is left out of every fit of the chapter (drawn only)
+
 
 def shaped(vocab_size: int, depth: int, aspect: int, heads: int, ctx: int, **config) -> GPTConfig:
     """A model of a fixed shape: width = aspect · depth, always `heads` heads (Kaplan et al.
@@ -55,6 +57,22 @@ def run_spec(sizes, depth: int, log2_lr: float, budgets=None, seed: int | None =
                         warmup_steps=sizes.warmup_steps, min_lr_ratio=0.0, eval_every=max(budgets),
                         eval_batches=sizes.eval_batches, progress=False)
     return RunSpec(model_config(sizes, depth), train, train_chars=train_chars, seed=seed, budgets=budgets)
+
+
+def min_fit_steps(sizes) -> int:
+    """The shortest step budget any fit of the chapter uses: `FIT_WARMUPS` × `sizes.warmup_steps`. Every
+    budget of a size shares one warmup, so a shorter budget spends more than 1/`FIT_WARMUPS` of its steps
+    warming up: it is drawn but left out of the fits, where it would bias them (a warmup too long for short
+    runs is one of the causes Porian et al. 2024 found behind Kaplan's exponent)."""
+    return FIT_WARMUPS * sizes.warmup_steps
+
+
+def in_fits(table: pd.DataFrame, sizes) -> pd.DataFrame:
+    """The rows of `table` (runs or seed means, with a column `steps`) whose budget the fits use, at
+    least `min_fit_steps(sizes)`; the shorter ones are drawn, never fitted."""
+    if "steps" not in table.columns:
+        raise ValueError(f"table must have a column 'steps'; it has {list(table.columns)}")
+    return table[table.steps >= min_fit_steps(sizes)]
 
 
 def wsd_cost(sizes, depth: int) -> float:
