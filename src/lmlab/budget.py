@@ -65,7 +65,7 @@ class MupSizes:
     eval_seeds: tuple[int, ...]  # fresh seeds for the proxy → target comparison: never a tuning seed
     tune_seeds: tuple[int, ...]  # the proxy's search runs at each (≥ 3 at `book`); the target's at the first only
     proxy_stds: tuple[float, ...]  # σ's grid, searched by μP at the proxy and by SP and μP at the target
-    proxy_output_mults: tuple[float, ...]  # α_out's grid, likewise (one value: section 6 finds it flat here)
+    proxy_output_mults: tuple[float, ...]  # α_out's grid, likewise (one value: its optimum is unresolved here)
     proxy_attn_mults: tuple[float, ...]  # α_attn's grid, likewise: factors of 4, since its optimum moves with width
     start_log2_lrs: tuple[int, ...]  # where every LR search starts; it widens until its best is inside
     hp_widths: tuple[int, ...]  # where σ and α_out are swept one at a time around the proxy's optimum
