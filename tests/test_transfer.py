@@ -78,6 +78,8 @@ def test_seed_means_average_each_point_and_a_diverged_seed_leaves_none():
     assert means.final_val[-8] == pytest.approx(2.1) and np.isnan(means.final_val[-7])
     assert means.seeds.tolist() == [2, 2]
     assert means.loc[means.final_val.idxmin()].name == -8  # the lower mean on one seed is not the best
+    best = means.reset_index().loc[0]
+    assert transfer.setting_runs(runs.iloc[::-1], best, ["init_std"]).tolist() == [2.0, 2.2]  # in seed order
 
 
 class FakeSpec:

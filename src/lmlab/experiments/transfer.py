@@ -137,6 +137,13 @@ def seed_means(runs: pd.DataFrame, by, metric: str = "final_val", x: str = "log2
     return pd.concat([means, runs.groupby(by).size().rename("seeds")], axis=1).reset_index()
 
 
+def setting_runs(runs: pd.DataFrame, row, by, metric: str = "final_val", x: str = "log2_lr") -> np.ndarray:
+    """`metric` of the runs at `row`'s values of `by` and `x` (one setting at one LR), in seed order: the
+    per-seed values a paired interval needs for a point `seed_means` picked."""
+    same = np.logical_and.reduce([runs[k] == row[k] for k in [*by, x]])
+    return runs[same].sort_values("seed")[metric].to_numpy()
+
+
 def best(df: pd.DataFrame, by, metric: str = "avg_train") -> pd.DataFrame:
     """The row with the lowest `metric` in each group of `by` (e.g. each param and width); diverged
     runs, which have no loss, are never best."""
