@@ -135,7 +135,7 @@ def test_output_mult_scales_the_logits():
 
 
 def test_rules_table():
-    assert set(mup.RULES) == {"sp", "sp_fanin", "mup"}
+    assert set(mup.RULES) == {"sp", "sp_fanin", "mup"} | set(mup.LADDER)
     assert all(r == mup.Rule() for r in mup.RULES["sp"].values())
     # fan-in SP: variance 1/fan_in wherever the fan-in is the width, and nothing else
     assert {k for k, r in mup.RULES["sp_fanin"].items() if r != mup.Rule()} == {"hidden", "readout"}
@@ -148,6 +148,32 @@ def test_rules_table():
     assert mup.forward_scale("mup", "readout", 4) == 0.25
     for kind in mup.KINDS:
         assert mup.init_scale("mup", kind, 1) == mup.lr_scale("mup", kind, 1) == mup.forward_scale("mup", kind, 1) == 1
+
+
+def test_the_ladder_adds_one_width_rule_per_rung():
+    """From SP to μP, each rung changes the rules of one kind of parameter (the readout's init and
+    multiplier together), and the rung names what it adds; no rung touches the embeddings."""
+    rungs = list(mup.LADDER)
+    assert rungs[0] == "sp" and rungs[-1] == "mup" and len(rungs) == len(set(rungs)) == 5
+    pairs = zip(rungs, rungs[1:], strict=False)
+    changed = [{k for k in mup.KINDS if mup.RULES[a][k] != mup.RULES[b][k]} for a, b in pairs]
+    assert changed == [{"hidden", "readout"}, {"hidden"}, {"readout"}, {"attention"}]
+    assert all(mup.RULES[r]["embedding"] == mup.RULES[r]["vector"] == mup.Rule() for r in rungs)
+    assert mup.rule("sp_fanin_lr", "hidden") == mup.rule("mup", "hidden")
+    assert mup.rule("mup_no_attn", "attention") == mup.rule("sp", "attention")
+    assert set(mup.NAMES) == set(mup.RULES)
+
+
+def test_a_rung_trains_like_the_ablation_it_equals():
+    """μP without its attention rule, as a parametrization, is the model `ablate_rule` makes."""
+    from lmlab import GPT
+
+    rung = GPT(cfg(4 * BASE, "mup_no_attn", base_width=BASE), seed=3)
+    ablated = GPT(cfg(4 * BASE, "mup"), seed=3)
+    mup.ablate_rule(ablated, "attention_scale")
+    x = torch.randint(0, 11, (2, 5))
+    assert [b.attn.scale for b in rung.blocks] == [b.attn.scale for b in ablated.blocks]
+    assert torch.equal(rung(x)[0], ablated(x)[0])
 
 
 def test_rule_rejects_unknown_names():

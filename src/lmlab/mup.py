@@ -52,6 +52,19 @@ RULES = {
         "vector": Rule(),
     },
 }
+# The μP ladder: SP to μP one width rule at a time, each rung a parametrization of its own, so that
+# the model, the optimizer, the run cache and the coordinate check take it as they take "sp". There
+# is no embedding rung: under Adam, μP keeps the embeddings' init and LR constant in width, as SP
+# does (TP-V, table 3), so their multiplier α_in is a constant to tune, not a width rule.
+RULES["sp_fanin_lr"] = {**RULES["sp_fanin"], "hidden": RULES["mup"]["hidden"]}
+RULES["mup_no_attn"] = {**RULES["mup"], "attention": Rule()}
+LADDER = {
+    "sp": "SP: one σ at every width",
+    "sp_fanin": "+ init ∝ 1/√fan_in (hidden matrices, readout)",
+    "sp_fanin_lr": "+ hidden Adam LR η/m",
+    "mup_no_attn": "+ readout: logits × 1/m, init back to σ",
+    "mup": "+ attention √d_head,base / d_head: μP",
+}
 
 
 # What each rule multiplies, at the base width (m = 1); "" where a kind has no such quantity.
@@ -63,7 +76,8 @@ BASE = {
     "vector": {"init": "1 (gains), 0 (biases)", "lr": "η", "mult": "1"},
 }
 COLUMNS = {"init": "init std", "lr": "Adam LR", "mult": "forward multiplier"}
-NAMES = {"sp": "SP (constant σ)", "sp_fanin": "SP (fan-in)", "mup": "μP"}
+NAMES = {"sp": "SP (constant σ)", "sp_fanin": "SP (fan-in)", "mup": "μP", "sp_fanin_lr": "SP (fan-in) + η/m",
+         "mup_no_attn": "μP with 1/√d_head"}  # in RULES' order
 # The same quantity in the form papers print it
 SPELLED = {("attention", "mult", -0.5): "√d_head,base / d_head"}
 
