@@ -115,6 +115,12 @@ def mup(B) -> list[Work]:
     work += _runs(specs, "proxy search, LR sweep, σ, α_out and α_attn, the searches at the target, and the target")
     work += _runs([spec("mup", w, lr, std, seed=k) for w in M.widths[1:] for k in M.seeds],
                   "μP with attention 1/√d_head at every width")
+    # the μP ladder: the rungs between fan-in SP and μP that section 3 and the sweep have not run
+    work += [_coord_check(p, M.coord_widths, M.coord_steps, M.coord_seeds, M.batch_size, M.ctx, M.depth, M.heads,
+                          f"coordinate check, {p} (the ladder)") for p in ("sp", "sp_fanin_lr")]
+    work += _runs([spec(p, w, lg, std, mult, attn, seed=k) for p in ("sp", "sp_fanin_lr", "mup_no_attn")
+                   for w in M.widths for k in M.seeds for lg in (two if p != "mup_no_attn" and w > w0 else one)],
+                  "the μP ladder's LR sweeps")
     work += _runs([spec("mup", target, lr, std, seed=k) for k in M.eval_seeds], "the target, attention 1/√d_head")
     # the comparison with the mup package runs on the CPU by design, at three small widths
     work.append(_coord_check("mup", M.coord_widths[:3], 3, M.coord_seeds, M.batch_size, M.ctx, M.depth, M.heads,

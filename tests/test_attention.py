@@ -165,3 +165,24 @@ def test_width_slopes_read_the_power_of_width():
         coord_check.width_slopes(pd.DataFrame(rows), "size")
     with pytest.raises(ValueError, match="two widths"):
         coord_check.width_slopes(pd.DataFrame(rows).query("width == 16"))
+
+
+def test_spreads_read_the_checks_verdict_per_param():
+    """A layer whose change grows 4× over the widths spreads 4× and is named; a flat one spreads 1×;
+    the attention logits stay out of the spread and get their own growth, least and most over t;
+    steps before `first_t` are not read."""
+    import pandas as pd
+
+    rows = [{"param": p, "layer": layer, "t": t, "seed": s, "width": w, "l1": 1.0, "delta": value(p, w, t)}
+            for p in ("flat", "grows") for s in (0, 1) for t in (1, 2, 3) for w in (16, 32, 64)
+            for layer, value in (("MLP 0", lambda p, w, t: 0.1 * (w / 16 if p == "grows" else 1) + t),
+                                 ("logits", lambda p, w, t: 0.5 * t),
+                                 ("attention logits 0", lambda p, w, t: t * (w / 16) ** -0.5 * 99))]
+    rows = [r | {"delta": r["delta"] * 10 if r["t"] == 1 and r["width"] == 64 else r["delta"]} for r in rows]
+    table = coord_check.spreads(pd.DataFrame(rows), first_t=2)
+    assert table.loc["flat", "spread"] == pytest.approx(1.0)
+    assert table.loc["grows", "spread"] == pytest.approx((0.4 + 2) / (0.1 + 2))  # the larger of t = 2 and 3
+    assert table.loc["grows", "layer"] == "MLP 0"
+    assert table.loc["grows", "logits_min"] == table.loc["grows", "logits_max"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="two widths"):
+        coord_check.spreads(pd.DataFrame(rows).query("width == 16"), first_t=2)

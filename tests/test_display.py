@@ -463,3 +463,43 @@ def test_isoflop_figure_without_profiles_says_so():
 
     fig = isoflop_figure(pd.DataFrame(columns=["C", "N", "L"]), pd.DataFrame(columns=["N_opt"]))
     assert not fig.data and not fig.layout.xaxis.visible and "no compute budget" in fig.layout.annotations[0].text
+
+
+def test_ladder_table_reads_each_rungs_verdicts_off_its_numbers():
+    import pandas as pd
+
+    from lmlab import claims, mup
+    from lmlab.display import mup as mup_figs
+
+    spreads = pd.DataFrame({"spread": [9.0, 6.0, 3.0, 1.5, 1.2], "layer": ["MLP 0"] * 3 + ["logits"] * 2,
+                            "logits_max": [1.0, 1.0, 1.0, 1.8, 0.6]}, index=list(mup.LADDER))
+    shifts = {rung: claims.t(values) for rung, values in zip(mup.LADDER, (
+        [-3.1, -3.3, -2.9], [-2.0, -2.4, -1.8], [-1.5, 0.4, 1.0], [0.2, -0.1, 0.05], [1.9, 2.1, 2.0]), strict=True)}
+    table = mup_figs.ladder_table(spreads, shifts)
+    assert list(table.index) == list(mup_figs.RUNGS.values())
+    assert table["coordinate check"].str.split(":").str[0].tolist() == ["fails"] * 3 + ["passes"] * 2
+    assert table["best LR moves (log2)"].str.split(":").str[0].tolist() == [
+        "moves down", "moves down", "not resolved", "stays", "moves up"]
+    assert table.loc["+ readout 1/m", "attention logits"] == "× 1.80"
+
+
+def test_ladder_figure_slides_over_the_rungs_on_fixed_scales():
+    import pandas as pd
+
+    from lmlab import mup
+    from lmlab.display import mup as mup_figs
+
+    coords = pd.DataFrame([{"param": p, "layer": layer, "width": w, "t": t, "seed": 0, "delta": 0.1 * w * (i + 1)}
+                           for i, p in enumerate(mup.LADDER) for layer in ("MLP 0", "logits") for w in (32, 64)
+                           for t in (1, 2)])
+    sweep = pd.DataFrame([{"param": p, "width": w, "log2_lr": lr, "seed": s, "avg_train": 2 + (lr + 7) ** 2 / 10 + s}
+                          for p in mup.LADDER for w in (32, 64) for lr in (-8, -7, -6) for s in (0, 1)])
+    optima = pd.DataFrame([{"param": p, "width": w, "opt": -7.0, "loss": 2.5} for p in mup.LADDER for w in (32, 64)])
+    fig = mup_figs.ladder_figure(coords, sweep, optima)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == list(mup_figs.RUNGS.values())
+    per_rung = len(fig.data) // len(steps)  # 2 layers + 2 widths × (band, line, star)
+    assert per_rung == 8 and all(sum(s.args[0]["visible"]) == per_rung for s in steps)
+    assert fig.layout.yaxis2.range[0] == pytest.approx(2.5 - 0.05)  # one loss scale for every rung
+    one = mup_figs.ladder_figure(coords, sweep, optima, rungs=("mup",))  # the live panel's: no slider
+    assert not one.layout.sliders and len(one.data) == per_rung

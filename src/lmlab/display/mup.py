@@ -185,3 +185,79 @@ def comparison_figure(table, title: str = "Validation loss at the target width",
                       xaxis=dict(range=[low - pad, high + pad], zeroline=False),
                       yaxis=dict(range=[n - 0.5, -0.9], showticklabels=False, showgrid=False, zeroline=False))
     return fig
+
+
+# The μP ladder's rungs, as its slider and table name them
+RUNGS = {"sp": "SP", "sp_fanin": "+ fan-in init", "sp_fanin_lr": "+ hidden η/m", "mup_no_attn": "+ readout 1/m",
+         "mup": "+ attention: μP"}
+
+
+def lr_word(shift) -> str:
+    """What an optimum's move (a `lmlab.claims.Interval`, in log2 LR) says: it stays within one
+    doubling either way, moves down or up by more than one, or neither is resolved."""
+    if -1 < shift.low and shift.high < 1:
+        return "stays"
+    return "moves down" if shift.high < -1 else "moves up" if shift.low > 1 else "not resolved"
+
+
+def ladder_table(spreads: pd.DataFrame, shifts: dict, threshold: float = 2.0) -> pd.DataFrame:
+    """One row per rung of `lmlab.mup.LADDER`: what it adds, its coordinate check (`spreads`, from
+    `lmlab.experiments.coord_check.spreads`: the layers' largest spread across widths, which layer,
+    passed at ≤ `threshold`, and the attention logits' growth) and its best LR's move across width
+    (`shifts`: rung → `lmlab.claims.Interval` in log2 LR, with `lr_word`'s verdict)."""
+    rows = {}
+    for rung, adds in mup.LADDER.items():
+        s, shift = spreads.loc[rung], shifts[rung]
+        verdict = "passes" if s.spread <= threshold else "fails"
+        rows[RUNGS[rung]] = {"adds": adds.removeprefix("+ "),
+                             "coordinate check": f"{verdict}: {s.spread:.1f}× ({s.layer})",
+                             "attention logits": f"× {s.logits_max:.2f}",
+                             "best LR moves (log2)": f"{lr_word(shift)}: {shift.estimate:+.2f} "
+                                                     f"[{shift.low:+.2f}, {shift.high:+.2f}]"}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "rung"
+    return table
+
+
+def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFrame, rungs=tuple(RUNGS),
+                  title: str = "The μP ladder: one width rule at a time") -> go.Figure:
+    """A slider over `rungs` of `lmlab.mup.LADDER` (one rung: no slider); at each, on the left the coordinate check
+    (`coords`, seed means at the last step: each layer's mean |x_t − x_1| against width; flat
+    passes) and on the right the LR sweep (`sweep`, the seed-mean training loss against log2 LR, one
+    curve per width with a ± 2 SE band, and `optima`'s stars). Both panels keep one scale over the
+    rungs, so that a rung's change is the picture's change."""
+    fig = make_subplots(1, 2, horizontal_spacing=0.12,
+                        subplot_titles=("coordinate check, last step", "training loss against LR"))
+    last = coords[coords.t == coords.t.max()].groupby(["param", "layer", "width"], sort=False).delta.mean()
+    stats = sweep.groupby(["param", "width", "log2_lr"]).avg_train.agg(["mean", "std", "size"]).reset_index()
+    stats["half"] = 2 * stats["std"] / np.sqrt(stats["size"])
+    widths, layers = sorted(stats.width.unique()), list(dict.fromkeys(last.index.get_level_values("layer")))
+    frames = {}
+    for rung in rungs:
+        traces = []
+        for j, layer in enumerate(layers):
+            d = last.loc[rung, layer]
+            traces.append(go.Scatter(x=d.index, y=d.values, name=layer, mode="lines+markers+text",
+                                     text=[""] * (len(d) - 1) + [layer], textposition="middle right",
+                                     line=dict(color=COLORS[j % len(COLORS)], dash="dot"), showlegend=False,
+                                     hovertemplate=f"{layer}<br>width %{{x}}<br>%{{y:.3g}}<extra></extra>"))
+        for i, width in enumerate(widths):
+            d, color = stats[(stats.param == rung) & (stats.width == width)].sort_values("log2_lr"), COLORS[i]
+            traces += [t.update(**axes_of(2)) for t in _band(d.log2_lr, d["mean"], d.half, color, axes_of(2),
+                                                            f"width {width}", True, f"{rung}-{width}")]
+            o = optima[(optima.param == rung) & (optima.width == width)]
+            if len(o):
+                star = dict(symbol="star", size=14, color=color, line=dict(color=INK, width=1))
+                traces.append(go.Scatter(x=o.opt, y=o.loss, mode="markers", showlegend=False, marker=star, **axes_of(2),
+                                         hovertemplate=f"width {width}: optimum %{{x:.2f}}<extra></extra>"))
+        frames[RUNGS[rung]] = traces
+    fig = slider_figure(frames, "rung", fig=fig, title=title, height=520, margin=dict(t=90, r=30),
+                        legend=dict(orientation="h", y=-0.32))
+    low = float(stats["mean"].min())
+    fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths], title_text="width", col=1)
+    fig.update_yaxes(type="log", title_text=STATS["delta"], col=1)
+    fig.update_xaxes(title_text="log2 learning rate", dtick=1, col=2)
+    fig.update_yaxes(range=[low - 0.05, low + 1.0], title_text="training loss averaged over the run", col=2)
+    if fig.layout.sliders:
+        fig.layout.sliders[0].pad.t = 90
+    return fig

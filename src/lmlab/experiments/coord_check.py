@@ -145,3 +145,22 @@ def width_slopes(coords: pd.DataFrame, stat: str = "l1") -> pd.Series:
     log_w = np.log(table.columns.to_numpy(dtype=float))
     slopes = [np.polyfit(log_w, np.log(row), 1)[0] for row in table.to_numpy(dtype=float)]
     return pd.Series(slopes, index=table.index, name="slope", dtype=float)
+
+
+def spreads(coords: pd.DataFrame, first_t: int) -> pd.DataFrame:
+    """The check's verdict per param, from a `coord_check` table (seeds averaged), from step
+    `first_t` on: `spread`, the largest ratio of a layer output's biggest to smallest `delta` across
+    widths (over every layer but the attention logits, and every step; ≤ 2 passes the check), the
+    `layer` that spreads most, and the attention logits' growth from the narrowest to the widest
+    width, least and most over the steps (`logits_min`, `logits_max`; NaN where none were recorded).
+    A layer's output feels the attention rule only through the softmax, so the logits get their own."""
+    size = coords[coords.t >= first_t].groupby(["param", "layer", "t", "width"]).delta.mean().unstack("width")
+    if size.shape[1] < 2:
+        raise ValueError(f"coords must hold at least two widths, got {list(size.columns)}")
+    qk = size.index.get_level_values("layer").str.startswith("attention logits")
+    outputs = (size.max(axis=1) / size.min(axis=1))[~qk]
+    worst = outputs.groupby("param").idxmax()
+    table = pd.DataFrame({"spread": outputs.groupby("param").max(),
+                          "layer": worst.map(lambda index: index[1])})
+    growth = (size.iloc[:, -1] / size.iloc[:, 0])[qk].groupby("param").agg(["min", "max"])
+    return table.join(growth.rename(columns={"min": "logits_min", "max": "logits_max"}))
