@@ -60,26 +60,13 @@ def test_optimum_shifts_pair_each_seed_across_widths():
         transfer.optimum_shifts(per_seed, 32, 64)
 
 
-def test_best_inside_and_flatness_read_a_grid():
+def test_flatness_reads_a_grid():
     grid = pd.DataFrame({"width": 32, "seed": [0, 0, 0, 1, 1, 1], "log2_lr": [-8, -7, -6] * 2,
                          "final_val": [2.3, 2.1, 2.2, 2.4, 2.3, 2.2]})  # seed 1's best is on the edge
-    assert transfer.best_inside(grid[grid.seed == 0], ["width"])
-    assert not transfer.best_inside(grid[grid.seed == 1], ["width"])
     flat = transfer.flatness(grid, x="log2_lr")
     assert flat["curves"] == 2 and flat["edge"] == 1
     assert flat["range"] == pytest.approx(2.35 - 2.2)  # the seed-mean curve: 2.35, 2.2, 2.2
     assert flat["se"] == pytest.approx(np.std([2.3, 2.4], ddof=1) / np.sqrt(2))  # the median point's SE
-
-
-def test_seed_means_average_each_point_and_a_diverged_seed_leaves_none():
-    runs = pd.DataFrame({"init_std": 0.1, "seed": [0, 1, 0, 1], "log2_lr": [-8, -8, -7, -7],
-                         "final_val": [2.0, 2.2, 1.9, np.nan]})  # seed 1 diverged at 2^-7
-    means = transfer.seed_means(runs, ["init_std"]).set_index("log2_lr")
-    assert means.final_val[-8] == pytest.approx(2.1) and np.isnan(means.final_val[-7])
-    assert means.seeds.tolist() == [2, 2]
-    assert means.loc[means.final_val.idxmin()].name == -8  # the lower mean on one seed is not the best
-    best = means.reset_index().loc[0]
-    assert transfer.setting_runs(runs.iloc[::-1], best, ["init_std"]).tolist() == [2.0, 2.2]  # in seed order
 
 
 class FakeSpec:

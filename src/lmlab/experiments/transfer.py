@@ -128,22 +128,6 @@ def lr_sweep(specs, log2_lrs, executor=None, desc: str = "LR sweep") -> pd.DataF
     return summaries([s.replace(lr=2.0**lg) for s in specs for lg in log2_lrs], executor, desc)
 
 
-def seed_means(runs: pd.DataFrame, by, metric: str = "final_val", x: str = "log2_lr") -> pd.DataFrame:
-    """The mean of `metric` over seeds at every setting of `by` and every `x`: one row each, with
-    `seeds` (how many ran). A point where any seed diverged has no mean (NaN), so it is never best:
-    a setting that diverges on one seed in three is not a setting to pick."""
-    by = [*by, x]
-    means = runs.groupby(by)[metric].agg(lambda v: v.mean(skipna=False))
-    return pd.concat([means, runs.groupby(by).size().rename("seeds")], axis=1).reset_index()
-
-
-def setting_runs(runs: pd.DataFrame, row, by, metric: str = "final_val", x: str = "log2_lr") -> np.ndarray:
-    """`metric` of the runs at `row`'s values of `by` and `x` (one setting at one LR), in seed order: the
-    per-seed values a paired interval needs for a point `seed_means` picked."""
-    same = np.logical_and.reduce([runs[k] == row[k] for k in [*by, x]])
-    return runs[same].sort_values("seed")[metric].to_numpy()
-
-
 def best(df: pd.DataFrame, by, metric: str = "avg_train") -> pd.DataFrame:
     """The row with the lowest `metric` in each group of `by` (e.g. each param and width); diverged
     runs, which have no loss, are never best."""
@@ -231,14 +215,6 @@ def optimum_shifts(per_seed: pd.DataFrame, start, end, along: str = "width", by:
             raise ValueError(f"every seed of {by}={value!r} needs an optimum at {along} {start} and {end}")
         shifts[value] = (table[end] - table[start]).to_numpy(dtype=float)
     return shifts
-
-
-def best_inside(runs: pd.DataFrame, by, metric: str = "final_val", x: str = "log2_lr") -> bool:
-    """Whether, in every group of `by` (one searched setting each), the run with the lowest `metric`
-    lies strictly inside the grid of `x` that was searched: a best value on the edge of its grid says
-    only that the search stopped there."""
-    groups = runs.groupby(list(by))
-    return all(g[x].min() < g.loc[g[metric].idxmin(), x] < g[x].max() for _, g in groups)
 
 
 def flatness(df: pd.DataFrame, x: str, by: str = "width", metric: str = "final_val") -> dict:
