@@ -372,6 +372,8 @@ def test_mup_sweep_figure_draws_bands_and_optima():
     bands = [t for t in fig.data if t.fill == "toself"]
     assert len(stars) == len(bands) == 4 and stars[0].error_x.array[0] == pytest.approx(0.2)
     assert [a.text for a in fig.layout.annotations] == ["SP (fan-in)", "μP"]
+    one = mup_figs.sweep_figure(runs[runs.param == "mup"], optima, title="μP alone")
+    assert not one.layout.annotations and one.layout.title.text == "μP alone"  # no panel title under the title
 
 
 def test_rules_table_holds_what_differs_with_width():

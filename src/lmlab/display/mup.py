@@ -116,10 +116,11 @@ def sweep_figure(runs, optima, x: str = "log2_lr", metric: str = "avg_train", by
                  yaxis_title: str = "training loss averaged over the run", panels: str = "param") -> go.Figure:
     """One panel per value of `panels`: the seed-mean `metric` against `x`, one curve per value of
     `by` with a band of ± 2 standard errors over seeds, and each curve's optimum (`optima`, from
-    `lmlab.experiments.transfer.optima`) as a star with its ± 2 SE interval."""
+    `lmlab.experiments.transfer.optima`) as a star with its ± 2 SE interval. Panels are titled by their
+    value of `panels` only where there are several: one panel's name belongs in `title`."""
     keys = list(dict.fromkeys(runs[panels]))
     fig = make_subplots(1, len(keys), shared_yaxes=True, horizontal_spacing=0.05,
-                        subplot_titles=[PARAM_NAMES.get(k, str(k)) for k in keys])
+                        subplot_titles=[PARAM_NAMES.get(k, str(k)) for k in keys] if len(keys) > 1 else None)
     stats = runs.groupby([panels, by, x])[metric].agg(["mean", "std", "size"]).reset_index()
     stats["half"] = 2 * stats["std"] / np.sqrt(stats["size"])
     for col, key in enumerate(keys, 1):
