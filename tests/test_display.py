@@ -474,7 +474,7 @@ def test_ladder_table_reads_each_rungs_verdicts_off_its_numbers():
     from lmlab.display import mup as mup_figs
 
     spreads = pd.DataFrame({"spread": [9.0, 6.0, 3.0, 1.5, 1.2], "layer": ["MLP 0"] * 3 + ["logits"] * 2,
-                            "logits_max": [1.0, 1.0, 1.0, 1.8, 0.6]}, index=list(mup.LADDER))
+                            "logits_min": [0.9] * 5, "logits_max": [1.0, 1.0, 1.0, 1.8, 0.6]}, index=list(mup.LADDER))
     shifts = {rung: claims.t(values) for rung, values in zip(mup.LADDER, (
         [-3.1, -3.3, -2.9], [-2.0, -2.4, -1.8], [-1.5, 0.4, 1.0], [0.2, -0.1, 0.05], [1.9, 2.1, 2.0]), strict=True)}
     table = mup_figs.ladder_table(spreads, shifts)
@@ -482,7 +482,7 @@ def test_ladder_table_reads_each_rungs_verdicts_off_its_numbers():
     assert table["coordinate check"].str.split(":").str[0].tolist() == ["fails"] * 3 + ["passes"] * 2
     assert table["best LR moves (log2)"].str.split(":").str[0].tolist() == [
         "moves down", "moves down", "not resolved", "stays", "moves up"]
-    assert table.loc["+ readout 1/m", "attention logits"] == "× 1.80"
+    assert table.loc["+ readout 1/m", "attention logits"] == "× 0.90 to 1.80"
 
 
 def test_ladder_figure_slides_over_the_rungs_on_fixed_scales():

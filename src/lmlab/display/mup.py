@@ -190,7 +190,7 @@ def comparison_figure(table, title: str = "Validation loss at the target width",
 
 # The μP ladder's rungs, as its slider and table name them
 RUNGS = {"sp": "SP", "sp_fanin": "+ fan-in init", "sp_fanin_lr": "+ hidden η/m", "mup_no_attn": "+ readout 1/m",
-         "mup": "+ attention: μP"}
+         "mup": "μP"}
 
 
 def lr_word(shift) -> str:
@@ -211,8 +211,8 @@ def ladder_table(spreads: pd.DataFrame, shifts: dict, threshold: float = 2.0) ->
         s, shift = spreads.loc[rung], shifts[rung]
         verdict = "passes" if s.spread <= threshold else "fails"
         rows[RUNGS[rung]] = {"adds": adds.removeprefix("+ "),
-                             "coordinate check": f"{verdict}: {s.spread:.1f}× ({s.layer})",
-                             "attention logits": f"× {s.logits_max:.2f}",
+                             "coordinate check": f"{verdict}: {s.spread:.1f}×, at {s.layer}",
+                             "attention logits": f"× {s.logits_min:.2f} to {s.logits_max:.2f}",
                              "best LR moves (log2)": f"{lr_word(shift)}: {shift.estimate:+.2f} "
                                                      f"[{shift.low:+.2f}, {shift.high:+.2f}]"}
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -227,20 +227,20 @@ def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFram
     passes) and on the right the LR sweep (`sweep`, the seed-mean training loss against log2 LR, one
     curve per width with a ± 2 SE band, and `optima`'s stars). Both panels keep one scale over the
     rungs, so that a rung's change is the picture's change."""
-    fig = make_subplots(1, 2, horizontal_spacing=0.12,
+    fig = make_subplots(2, 1, vertical_spacing=0.2,  # stacked: side by side, a phone has no room for both
                         subplot_titles=("coordinate check, last step", "training loss against LR"))
     last = coords[coords.t == coords.t.max()].groupby(["param", "layer", "width"], sort=False).delta.mean()
     stats = sweep.groupby(["param", "width", "log2_lr"]).avg_train.agg(["mean", "std", "size"]).reset_index()
     stats["half"] = 2 * stats["std"] / np.sqrt(stats["size"])
     widths, layers = sorted(stats.width.unique()), list(dict.fromkeys(last.index.get_level_values("layer")))
+    checked = sorted(last.index.get_level_values("width").unique())
     frames = {}
     for rung in rungs:
         traces = []
         for j, layer in enumerate(layers):
             d = last.loc[rung, layer]
-            traces.append(go.Scatter(x=d.index, y=d.values, name=layer, mode="lines+markers+text",
-                                     text=[""] * (len(d) - 1) + [layer], textposition="middle right",
-                                     line=dict(color=COLORS[j % len(COLORS)], dash="dot"), showlegend=False,
+            traces.append(go.Scatter(x=d.index, y=d.values, name=layer, mode="lines+markers", legendgroup=layer,
+                                     line=dict(color=COLORS[j % len(COLORS)], dash="dot"),
                                      hovertemplate=f"{layer}<br>width %{{x}}<br>%{{y:.3g}}<extra></extra>"))
         for i, width in enumerate(widths):
             d, color = stats[(stats.param == rung) & (stats.width == width)].sort_values("log2_lr"), COLORS[i]
@@ -252,13 +252,15 @@ def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFram
                 traces.append(go.Scatter(x=o.opt, y=o.loss, mode="markers", showlegend=False, marker=star, **axes_of(2),
                                          hovertemplate=f"width {width}: optimum %{{x:.2f}}<extra></extra>"))
         frames[RUNGS[rung]] = traces
-    fig = slider_figure(frames, "rung", fig=fig, title=title, height=520, margin=dict(t=90, r=30),
-                        legend=dict(orientation="h", y=-0.32))
+    top = dict(text=title, y=0.985, yanchor="top")  # the title at the very top, the slider under it
+    fig = slider_figure(frames, "rung", fig=fig, title=top, height=1050, margin=dict(t=210, r=30, b=230),
+                        legend=dict(orientation="h", y=-0.08, yanchor="top", title_text="layers (dotted), widths: "))
     low = float(stats["mean"].min())
-    fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths], title_text="width", col=1)
-    fig.update_yaxes(type="log", title_text=STATS["delta"], col=1)
-    fig.update_xaxes(title_text="log2 learning rate", dtick=1, col=2)
-    fig.update_yaxes(range=[low - 0.05, low + 1.0], title_text="training loss averaged over the run", col=2)
+    fig.update_xaxes(type="log", tickvals=checked, ticktext=[str(w) for w in checked], title_text="width", row=1)
+    fig.update_yaxes(type="log", title_text=STATS["delta"], row=1)
+    fig.update_xaxes(title_text="log2 learning rate", dtick=1, row=2)
+    fig.update_yaxes(range=[low - 0.05, low + 1.0], title_text="run-average training loss", row=2)
     if fig.layout.sliders:
-        fig.layout.sliders[0].pad.t = 90
+        # above the panels, under the title: the legend below wraps into more rows on a phone
+        fig.layout.sliders[0].update(y=1.04, yanchor="bottom", pad=dict(t=0, b=10))
     return fig
