@@ -82,8 +82,9 @@ def test_every_scaling_budget_is_consistent(name):
     s = BUDGETS[name].scaling
     assert list(s.depths) == sorted(set(s.depths)) and list(s.budgets) == sorted(set(s.budgets))
     assert len(s.budgets) >= 3 and s.repeat_depth in s.depths
-    sizes = [param_count(shaped(80, d, s.aspect, s.heads, s.ctx, param="mup", base_width=s.aspect * s.depths[0]))
-             for d in s.depths]
+    base = s.aspect * s.depths[0]
+    sizes = [param_count(shaped(80, d, s.aspect, s.d_head, s.ctx, param="mup", base_width=base,
+                                base_heads=base // s.d_head)) for d in s.depths]
     if name != "smoke":  # the design: ≥ 6 sizes over ≥ 1.5 decades of N
         assert len(s.depths) >= 6 and sizes[-1] / sizes[0] >= 10**1.5
     for steps in s.budgets:  # every budget is a valid WSD run with the shared warmup

@@ -82,7 +82,7 @@ def test_the_plan_sees_every_size_of_the_gpu_budget():
     L, M, S, D, P = GPU.lab, GPU.mup, GPU.scaling, GPU.dropout, GPU.sampling
     assert {(w, L.depth, L.heads) for w in L.widths} <= shapes["lab"]
     assert {(w, M.depth, M.heads) for w in M.widths} <= shapes["mup"]
-    assert {(S.aspect * d, d, S.heads) for d in S.depths} <= shapes["scaling"]
+    assert {(S.aspect * d, d, S.aspect * d // S.d_head) for d in S.depths} <= shapes["scaling"]
     assert (D.width, D.depth, D.heads) in shapes["dropout"] and (D.width, D.depth, D.heads) in shapes["randomness"]
     assert (P.width, P.depth, P.heads) in shapes["sampling"] and (P.width, P.depth, P.heads) in shapes["randomness"]
     rates = {s.model.dropout for w in CHAPTERS["dropout"](GPU) for s in w.specs}

@@ -262,6 +262,25 @@ def test_family_uses_the_engines_counts():
     assert row.N_total == param_count(cfg, non_embedding=False)
 
 
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_the_family_keeps_its_head_size_so_mups_attention_is_sps(name):
+    """Heads grow with width at a fixed d_head: μP's attention scale √d_head,base / d_head is then SP's
+    1/√d_head at every size, the base's included. A fixed head count (the control) would cool the widest
+    model's attention by √(its width / the base's) against SP."""
+    sizes = BUDGETS[name].scaling
+    for depth in sizes.depths:
+        cfg = scaling.model_config(sizes, depth)
+        assert cfg.head_dim == sizes.d_head and cfg.heads == cfg.width // sizes.d_head and cfg.head_dim_mult == 1
+        attn = GPT(cfg).blocks[0].attn
+        assert attn.scale == pytest.approx(1 / sizes.d_head**0.5)
+    widest = scaling.model_config(sizes, sizes.depths[-1])
+    fixed = GPTConfig(**{**widest.to_dict(), "heads": 1, "base_heads": 1})  # one head at every width: d_head grows
+    assert GPT(fixed).blocks[0].attn.scale * (widest.width / widest.base_width) ** 0.5 == pytest.approx(
+        1 / fixed.head_dim**0.5)
+    with pytest.raises(ValueError, match="multiple of d_head"):
+        scaling.shaped(80, 3, 4, 8, 16)
+
+
 def test_family_optimum_minimises_along_the_family_with_its_own_flop_count():
     """With FLOPs per token of 6N + a fixed 6·10⁶ overhead (attention, readout), the optimum is not
     the closed form's; on the family's own line it beats every member and every nearby split."""

@@ -106,8 +106,8 @@ class ScalingSizes:
 
     ctx: int
     batch_size: int
-    heads: int  # at every size
-    aspect: int  # width / depth, the fixed shape ratio
+    d_head: int  # at every size, so heads = width / d_head grow with width and μP's attention rule is 1
+    aspect: int  # width / depth, the fixed shape ratio: a multiple of d_head
     depths: tuple[int, ...]  # ≥ 6 sizes spanning ≥ 1.5 decades of N; the last is held out and predicted
     budgets: tuple[int, ...]  # step budgets of every size, ≥ 3, shortest first
     long_budgets: tuple[int, ...]  # longer budgets for the smallest sizes, cheap per step, so that the
@@ -126,15 +126,15 @@ class ScalingSizes:
 
 
 SCALING = {
-    "smoke": ScalingSizes(ctx=16, batch_size=4, heads=2, aspect=8, depths=(1, 2, 3, 4),
+    "smoke": ScalingSizes(ctx=16, batch_size=4, d_head=8, aspect=8, depths=(1, 2, 3, 4),
         budgets=(4, 8, 16, 32, 64, 128), long_budgets=(256,), long_depths=1, tune_depth=2, warmup_steps=2,
         log2_lrs=(-7, -6), init_std=0.1, seeds=(0, 1), eval_batches=1, isoflop_budgets=3, n_boot=8,
         repeat_depth=1, repeat_chars=2000, live_steps=(8, 16)),
-    "book": ScalingSizes(ctx=64, batch_size=32, heads=2, aspect=4, depths=(1, 2, 3, 4, 6, 10),
+    "book": ScalingSizes(ctx=64, batch_size=32, d_head=4, aspect=4, depths=(1, 2, 3, 4, 6, 10),
         budgets=(16, 32, 64, 128, 256, 512), long_budgets=(1024, 2048), long_depths=2, tune_depth=3, warmup_steps=10,
         log2_lrs=(-7, -6, -5, -4, -3, -2), init_std=0.1, seeds=(0, 1, 2), eval_batches=8, isoflop_budgets=8,
         n_boot=1000, repeat_depth=2, repeat_chars=65_536, live_steps=(32, 64, 128, 256)),
-    "gpu": ScalingSizes(ctx=128, batch_size=32, heads=4, aspect=32, depths=(1, 2, 3, 4, 6, 8),
+    "gpu": ScalingSizes(ctx=128, batch_size=32, d_head=32, aspect=32, depths=(1, 2, 3, 4, 6, 8),
         budgets=(64, 128, 256, 512, 1024, 2048, 4096), long_budgets=(8192,), long_depths=2, tune_depth=3,
         warmup_steps=40, log2_lrs=(-9, -8, -7, -6, -5, -4), init_std=0.1, seeds=(0, 1, 2), eval_batches=20,
         isoflop_budgets=5, n_boot=1000, repeat_depth=3, repeat_chars=524_288, live_steps=(128, 256, 512, 1024)),

@@ -1,6 +1,6 @@
 """Scaling laws: the chapter's family of models, its runs and its compute model.
 
-The models share one shape (width = aspect · depth, fixed heads), and each size is
+The models share one shape (width = aspect · depth, a fixed head size), and each size is
 trained as a WSD family over several step budgets (`run_spec`). Parameters and FLOPs
 are counted by `lmlab.model.param_count` and `flops_per_token` (readout included), and
 the same count is the compute model the chapter optimises: `family` tabulates N and
@@ -25,20 +25,25 @@ from lmlab.train import TrainConfig
 FIT_WARMUPS = 5  # a budget shorter than FIT_WARMUPS warmups is left out of every fit of the chapter (drawn only)
 
 
-def shaped(vocab_size: int, depth: int, aspect: int, heads: int, ctx: int, **config) -> GPTConfig:
-    """A model of a fixed shape: width = aspect · depth, always `heads` heads (Kaplan et al.
-    2020 found the shape matters little next to N, so a sweep holds it fixed; a fixed head
-    count is also what μP's attention rule assumes)."""
-    for name, value in (("depth", depth), ("aspect", aspect), ("heads", heads)):
+def shaped(vocab_size: int, depth: int, aspect: int, d_head: int, ctx: int, **config) -> GPTConfig:
+    """A model of a fixed shape: width = aspect · depth in heads of `d_head` dimensions each, so the
+    head count, width / d_head, grows with width (Kaplan et al. 2020 found the shape matters little next
+    to N, so a sweep holds it fixed). At a fixed head size μP's attention scale √d_head,base / d_head is
+    SP's 1/√d_head: its rule has nothing to correct, where a fixed head count would cool the widest
+    model's attention by √(its width / the base's) against SP."""
+    for name, value in (("depth", depth), ("aspect", aspect), ("d_head", d_head)):
         check_positive_int(name, value)
-    return GPTConfig(vocab_size, ctx=ctx, width=aspect * depth, depth=depth, heads=heads, **config)
+    if (aspect * depth) % d_head:
+        raise ValueError(f"width = aspect · depth = {aspect * depth} must be a multiple of d_head ({d_head})")
+    return GPTConfig(vocab_size, ctx=ctx, width=aspect * depth, depth=depth, heads=aspect * depth // d_head, **config)
 
 
 def model_config(sizes, depth: int) -> GPTConfig:
-    """The chapter's model at `depth`, at `budget().scaling` sizes: μP from the smallest width, so one
-    tuned LR serves every size."""
-    return shaped(dataset().vocab_size, depth, sizes.aspect, sizes.heads, sizes.ctx, param="mup",
-                  base_width=sizes.aspect * sizes.depths[0], init_std=sizes.init_std)
+    """The chapter's model at `depth`, at `budget().scaling` sizes: μP from the smallest width (its base,
+    with heads of the same size), so one tuned LR serves every size."""
+    base_width = sizes.aspect * sizes.depths[0]
+    return shaped(dataset().vocab_size, depth, sizes.aspect, sizes.d_head, sizes.ctx, param="mup",
+                  base_width=base_width, base_heads=base_width // sizes.d_head, init_std=sizes.init_std)
 
 
 def step_budgets(sizes, depth: int) -> tuple[int, ...]:
