@@ -395,52 +395,6 @@ def test_statistics_of_a_resample_with_two_sizes_leave_the_size_laws_undefined()
     assert np.isfinite([full[k] for k in ("a_N", "alpha_N", "alpha_N_pure")]).all()  # the control: all sizes
 
 
-# ---------------------------------------------------------------- the words the chapter reads into its runs
-
-
-def test_paired_steps_pair_each_setting_with_the_next_seed_by_seed():
-    """Each interval is setting i minus setting i + 1 over the seeds, a paired t-interval: a shift shared
-    by the seeds (a seed's data order) cancels, so a small step is clear of noise that two means are not."""
-    shift = {0: 0.0, 1: 0.3, 2: -0.2}  # per seed, shared by every depth
-    runs = pd.DataFrame([{"depth": d, "seed": k, "final_val": 3.0 - 0.1 * d + shift[k] + 0.001 * d * k}
-                         for d in (1, 2, 4) for k in shift])
-    steps = scaling.paired_steps(runs, "depth", [1, 2, 4])
-    assert [s.n for s in steps] == [3, 3] and all(s.unit == "seeds" and s.method == "t" for s in steps)
-    assert steps[0].estimate == pytest.approx(0.1 - 0.001) and steps[1].estimate == pytest.approx(0.2 - 0.002)
-    assert all(s.direction == "above" for s in steps)  # lower at every step, beyond the shared noise
-    flipped = scaling.paired_steps(runs, "depth", [4, 1])[0]
-    assert flipped.direction == "below"
-    with pytest.raises(ValueError, match="every seed needs"):
-        scaling.paired_steps(runs[runs.seed != 2].query("depth != 4 or seed != 1"), "depth", [1, 4])
-    with pytest.raises(ValueError, match="every seed needs"):
-        scaling.paired_steps(runs, "depth", [1, 3])
-
-
-def test_resampled_glue_calls_95_percent_only_from_1000_resamples():
-    rng = np.random.default_rng(0)
-    draws = rng.normal(1.0, 0.1, 1000)
-    got = scaling.resampled_glue("x", 1.0, draws, clusters=6)
-    assert got["x"] == 1.0 and got["x_n"] == 6 and got["x_resamples"] == 1000
-    assert (got["x_lo"], got["x_hi"]) == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])))
-    assert got["x_ci"] == "95 % bootstrap interval, 6 sizes, 1,000 resamples"
-    few = scaling.resampled_glue("x", 1.0, draws[:100], clusters=6, with_estimate=False)
-    assert "x" not in few and "not called a 95 % interval" in few["x_ci"] and "95 % bootstrap" not in few["x_ci"]
-    holes = np.where(np.arange(1000) % 10 == 0, np.nan, draws)  # undefined in 100 resamples: 900 are left
-    some = scaling.resampled_glue("x", 1.0, holes, clusters=6)
-    assert some["x_resamples"] == 900 and "900 of 1,000 resamples that define it" in some["x_ci"]
-    none = scaling.resampled_glue("x", 1.0, [np.nan] * 8, clusters=4)
-    assert np.isnan(none["x_lo"]) and "undefined" in none["x_ci"]
-
-
-def test_range_word_reads_a_range_against_a_reference():
-    assert scaling.range_word(17, 62, 20, "above", "below", "holds") == "holds"
-    assert scaling.range_word(21, 62, 20, "above", "below", "holds") == "above"
-    assert scaling.range_word(5, 19, 20, "above", "below", "holds") == "below"
-    assert scaling.range_word(np.nan, np.nan, 20, "above", "below", "holds") == "not comparable with"
-    with pytest.raises(ValueError, match="low must not exceed high"):
-        scaling.range_word(30, 10, 20, "above", "below", "holds")
-
-
 def test_run_spec_seed_defaults_to_seed_0_moved_by_the_replication_offset(monkeypatch):
     sizes = BUDGETS["smoke"].scaling
     monkeypatch.delenv("LMLAB_SEED_OFFSET", raising=False)

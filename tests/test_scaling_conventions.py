@@ -65,13 +65,53 @@ def test_top_run_counts_the_frontiers_top_end_at_one_budget():
         scaling.top_run(front, "steps", 10)
 
 
-def test_interval_table_has_a_row_per_statistic():
-    rng = np.random.default_rng(0)
-    draws = pd.DataFrame({"alpha": rng.normal(0.5, 0.1, 1000), "a_N": np.r_[rng.normal(0.6, 0.1, 990), [np.nan] * 10]})
-    table = scaling.interval_table({"alpha": 0.5, "a_N": 0.6, "other": 1.0}, draws, clusters=6)
-    assert list(table.index) == ["alpha", "a_N"] and table.loc["alpha", "estimate"] == 0.5
-    assert table.loc["alpha", "lo"] == pytest.approx(np.quantile(draws.alpha, 0.025))
-    assert table.loc["a_N", "resamples"] == 990 and "990 of 1,000" in table.loc["a_N", "ci"]
-    assert table.loc["alpha", "ci"] == "95 % bootstrap interval, 6 sizes, 1,000 resamples"
-    with pytest.raises(ValueError, match="missing"):
-        scaling.interval_table({"alpha": 0.5}, draws, clusters=6)
+def test_with_total_count_reads_each_optimum_in_every_parameter():
+    """An optimum at a member's N has that member's N_total; between members, the count is interpolated in log N."""
+    members = scaling.family(BUDGETS["book"].scaling, depths=DEPTHS)
+    optima = pd.DataFrame({"N_opt": [members.N.iloc[1], np.sqrt(members.N.iloc[2] * members.N.iloc[3])],
+                           "D_opt": [1e5, 2e5]}, index=pd.Index([1e10, 1e11], name="C"))
+    got = scaling.with_total_count(optima, members.iloc[::-1])  # in any order
+    assert got.N_total_opt.iloc[0] == pytest.approx(members.N_total.iloc[1])
+    assert got.N_total_opt.iloc[1] == pytest.approx(np.sqrt(members.N_total.iloc[2] * members.N_total.iloc[3]))
+    assert got.tokens_per_param_total.to_numpy() == pytest.approx(optima.D_opt / got.N_total_opt)
+    assert (got.N_total_opt > got.N_opt).all() and list(got.columns[:2]) == ["N_opt", "D_opt"]
+    with pytest.raises(ValueError, match="N_total"):
+        scaling.with_total_count(optima, members.drop(columns="N_total"))
+
+
+def test_in_counts_fits_each_count_on_the_same_runs_and_splits_them_back():
+    """Each count's statistics come from its own column, its own start, under its own prefix; `by_count`
+    returns the two sets under one set of names."""
+    means = pd.DataFrame({"N": [1.0, 2.0], "N_total": [10.0, 20.0], "loss": [3.0, 2.0]})
+    members = pd.DataFrame({"N": [1.0, 2.0], "N_total": [10.0, 20.0]})
+
+    def statistic(m, fam, start, scale):  # what it saw: the column N, the family's N, the start, a keyword
+        return {"N_sum": m.N.sum() * scale, "family_max": fam.N.max(), "start": start}
+
+    got = scaling.in_counts(statistic, means, members, {"N": "s1", "N_total": "s2"}, scale=2)
+    assert got == {"N_sum": 6.0, "family_max": 2.0, "start": "s1", "total_N_sum": 60.0, "total_family_max": 20.0,
+                   "total_start": "s2"}
+    split = scaling.by_count(pd.DataFrame({"x": range(6)}, index=list(got)))
+    assert list(split["N"].index) == list(split["N_total"].index) == ["N_sum", "family_max", "start"]
+    assert list(split["N_total"].x) == [3, 4, 5]
+    with pytest.raises(ValueError, match="keyed by counts"):
+        scaling.in_counts(statistic, means, members, {"N_all": None}, scale=1)
+
+
+def test_count_bootstrap_resamples_whole_sizes_and_serves_both_counts():
+    """Every resample is fitted in both counts (the same draw: a size drawn twice counts twice in each), and
+    the estimates are the fit to the seed means given."""
+    runs = pd.DataFrame([{"depth": d, "N": 10 * d, "N_total": 100 * d, "steps": 5, "tokens": 50, "flops": 1.0,
+                          "seed": k, "final_val": 3.0 - 0.1 * d + 0.01 * k} for d in (1, 2, 3, 4) for k in (0, 1, 2)])
+    means = scaling.seed_means(runs)
+
+    def statistic(m, fam, start, **_):  # the distinct sizes a resample drew, and how many copies of them
+        return {"sizes": m.N.nunique(), "copies": m._copy.nunique() if "_copy" in m else len(m), "mean_N": m.N.mean()}
+
+    estimates, draws = scaling.count_bootstrap(statistic, runs, means, pd.DataFrame({"N": [1], "N_total": [1]}),
+                                               {"N": None, "N_total": None}, n_boot=50, seed=0)
+    assert estimates == {"sizes": 4, "copies": 4, "mean_N": 25.0, "total_sizes": 4, "total_copies": 4,
+                         "total_mean_N": 250.0}
+    assert len(draws) == 50 and (draws.copies == 4).all() and (draws.total_copies == 4).all()
+    assert (draws.sizes < 4).any() and (draws.sizes == draws.total_sizes).all()  # some draw repeats a size
+    assert np.allclose(draws.total_mean_N, 10 * draws.mean_N)  # the same resample in both counts

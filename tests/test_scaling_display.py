@@ -123,3 +123,22 @@ def test_left_out_points_are_drawn_hollow_and_named_but_not_fitted():
     dotted = scaling_figs.size_figure(points(), 1_048_576, fit, left_out=[16_384])
     short = next(t for t in dotted.data if (t.name or "").startswith("D = 16.4K"))
     assert short.line.dash == "dot" and short.name.endswith("not fitted")
+
+
+def test_the_frontier_figure_draws_every_size_and_the_fit_over_the_frontier():
+    from lmlab.experiments.laws import frontier
+
+    p = points().assign(C=lambda t: 6 * t.N * t.tokens, flops=lambda t: 6 * t.N * t.tokens,
+                        left_out=lambda t: t.tokens == 16_384)
+    front = frontier(p)
+    fit = PowerLaw(A=30.0, alpha=0.1, E=1.0, r2=1.0)
+    fig = scaling_figs.frontier_figure(p, front, fit)
+    names = [t.name for t in fig.data]
+    assert names[:5] == [f"N = {scaling_figs.size_label(n)}" for n in (200, 1600, 5000, 12000, 40000)]
+    assert names[-1] == "frontier fit" and "hollow: left out of the fits" in names
+    line = fig.data[-1]
+    assert (min(line.x), max(line.x)) == pytest.approx((front.flops.min(), front.flops.max()))
+    assert np.allclose(line.y, fit(np.asarray(line.x)))
+    rows = scaling_figs.legend_rows([n for n in names if n], scaling_figs.PAGE_COLUMN)  # the fit's entry counted
+    assert fig.layout.margin.b == 60 + scaling_figs.ROW_PX * rows + 8
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"

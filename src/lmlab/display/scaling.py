@@ -1,6 +1,6 @@
-"""Chapter 3's figures and tables: log-log plots of loss, L(N) at one budget beside the others,
-IsoFLOP profiles, a prediction beside its measurement, what a fitted law predicts, and the fitted
-exponents under both parameter counts.
+"""Chapter 3's figures and tables: log-log plots of loss, L(N) at one budget beside the others, the
+compute frontier, IsoFLOP profiles, a prediction beside its measurement, what a fitted law predicts,
+and the fitted exponents under both parameter counts.
 
 Every figure here fits a phone's column: a short title, and the legend in rows under the plot
 (`legend_below`), never in a column at its right, where it takes a third of a phone's width."""
@@ -62,6 +62,17 @@ def loglog_figure(df, x: str, y: str, by: str, fits: dict | None = None, title: 
     fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title, xaxis_type="log",
                       yaxis_type="log", hovermode="closest", height=520)
     return legend_below(fig)
+
+
+def frontier_figure(points: pd.DataFrame, front: pd.DataFrame, fit, title: str = "The compute frontier") -> go.Figure:
+    """Each run's loss against its compute C (log-log), one line per size N: `points` has a row per (size,
+    budget), with C, loss, N and left_out (drawn hollow); and the frontier's fit `fit` (a callable of C)
+    dashed over the compute of the frontier `front` (`lmlab.experiments.laws.frontier`, column flops)."""
+    fig = loglog_figure(points, "C", "loss", "N", title=title, left_out="left_out", xaxis_title="training FLOPs C",
+                        label=lambda n: f"N = {size_label(n)}")
+    xs = np.geomspace(front.flops.min(), front.flops.max(), 50)
+    fig.add_scatter(x=xs, y=fit(xs), name="frontier fit", mode="lines", line=dict(color=INK, dash="dash"))
+    return legend_below(fig)  # again: the legend now has the fit's entry too
 
 
 def isoflop_figure(profiles, optima, title: str = "IsoFLOP profiles") -> go.Figure:
@@ -250,7 +261,7 @@ def interval_figure(table: pd.DataFrame, title: str, reference: str | None = Non
 
 def conventions_table(tables: dict, labels: dict, digits: int = 3) -> Styler:
     """Fitted quantities under several parameter counts, side by side: `tables` maps a column's name
-    (a count, or their difference) to its `lmlab.experiments.scaling.interval_table`; `labels` maps
+    (a count, or their difference) to its `lmlab.experiments.readings.interval_table`; `labels` maps
     each row to show (a statistic) to its name on the page. A cell reads the estimate (to `digits`
     significant figures) over its range, "lo to hi" (one figure fewer; the estimate alone where the
     resamples left the range undefined), and "—" where that column has no such statistic."""

@@ -5,21 +5,22 @@ trained as a WSD family over several step budgets (`run_spec`). Parameters and F
 are counted by `lmlab.model.param_count` and `flops_per_token` (readout included), and
 the same count is the compute model the chapter optimises: `family` tabulates N and
 FLOPs per token along the shape, which `lmlab.experiments.laws.family_optimum` minimises a
-fitted law over. The fits themselves are in `lmlab.experiments.laws`.
+fitted law over. The fits themselves are in `lmlab.experiments.laws`; `in_counts` and
+`count_bootstrap` run them with N counted two ways on the same runs and resamples, and
+`lmlab.experiments.readings` holds the words the page reads into the results.
 """
 
 from dataclasses import replace
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
-from lmlab import claims
 from lmlab.checks import check_positive_int
 from lmlab.corpus import ALL
 from lmlab.model import GPTConfig, flops_per_token, param_count
 from lmlab.runs import RunSpec, dataset
 from lmlab.seeds import fresh
+from lmlab.stats import cluster_bootstrap
 from lmlab.train import TrainConfig
 
 FIT_WARMUPS = 5  # a budget shorter than FIT_WARMUPS warmups is left out of every fit of the chapter (drawn only)
@@ -156,64 +157,52 @@ def top_run(front: pd.DataFrame, column: str, value) -> int:
     return len(same) if same.all() else int(np.argmin(same))
 
 
-# ---------------------------------------------------------------- the words the chapter reads into its runs
+def with_total_count(optima: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """`optima` (`laws.isoflop_optima`, N_opt non-embedding) with N_total_opt, every parameter of the size
+    N_opt along the family `members` (`family`, interpolated in log N), and tokens_per_param_total,
+    D_opt / N_total_opt: the same optima in Chinchilla's count."""
+    for column, table in (("N_opt", optima), ("D_opt", optima), ("N", members), ("N_total", members)):
+        if column not in table.columns:
+            raise ValueError(f"no column {column!r} in {list(table.columns)}")
+    members = members.sort_values("N")
+    total = np.exp(np.interp(np.log(optima.N_opt), np.log(members.N), np.log(members.N_total)))
+    return optima.assign(N_total_opt=total, tokens_per_param_total=optima.D_opt / total)
 
 
-def paired_steps(runs: pd.DataFrame, by: str, order, metric: str = "final_val", unit: str = "seeds") -> list:
-    """`claims.paired` intervals of `metric` at `order[i]` minus at `order[i + 1]` of column `by`,
-    seed by seed (the runs of one seed share their data order), e.g. each size against the next
-    larger one at one budget: an interval above 0 says the second is lower beyond seed noise."""
-    table = runs.pivot_table(index="seed", columns=by, values=metric)
-    missing = [v for v in order if v not in table.columns]
-    if missing or table[list(order)].isna().any().any():
-        raise ValueError(f"every seed needs a run at each {by} of {list(order)}; missing {missing or 'some seeds'}")
-    return [claims.paired(table[a], table[b], unit=unit) for a, b in pairwise(order)]
+# ---------------------------------------------------------------- every law in both parameter counts
+
+COUNTS = {"N": "", "N_total": "total_"}  # a count (a column) → the prefix of its statistics' names
 
 
-def resampled_glue(name: str, estimate: float, draws, clusters: int, unit: str = "sizes",
-                   with_estimate: bool = True) -> dict:
-    """Glue values for a bootstrap interval of `estimate` from its resampled `draws` (NaN draws, where the
-    statistic was undefined, are left out): NAME (unless not `with_estimate`, when it is glued elsewhere),
-    NAME_lo and NAME_hi (the 2.5 and 97.5 percentiles; NaN when fewer than 2 resamples define it), NAME_n
-    (`clusters`), NAME_resamples and NAME_ci, which says what the interval is: a 95 % bootstrap interval
-    (`lmlab.claims`) from 1,000 resamples up, else a percentile range over too few, never called 95 %."""
-    x = np.asarray(draws, dtype=float)
-    total, x = len(x), x[np.isfinite(x)]
-    low, high = (float(q) for q in np.quantile(x, [0.025, 0.975])) if len(x) >= 2 else (np.nan, np.nan)
-    out = {f"{name}_lo": low, f"{name}_hi": high, f"{name}_n": int(clusters), f"{name}_resamples": len(x)}
-    if with_estimate:
-        out[name] = float(estimate)
-    if len(x) < 2:
-        return {**out, f"{name}_ci": f"percentile range left undefined ({len(x)} of {total:,} resamples define it)"}
-    if len(x) >= 1000:
-        return {**out, f"{name}_ci": claims.resampled(estimate, low, high, clusters, len(x), unit=unit).kind}
-    which = f"the {len(x):,} of {total:,} resamples that define it" if len(x) < total else f"{len(x):,} resamples"
-    return {**out, f"{name}_ci": f"percentile range over {which}, {clusters} {unit} (fewer than 1,000 resamples: "
-                                 "not called a 95 % interval)"}
+def in_counts(statistic, means: pd.DataFrame, members: pd.DataFrame, starts: dict, **kwargs) -> dict:
+    """`statistic(means, members, start=…, **kwargs)` (`lmlab.experiments.laws.statistics`) once per count
+    in `starts` (a key of `COUNTS` → the fit to start from), N counted that way in `means` and `members`
+    alike (`counted`), on the same runs; every name prefixed by its count's prefix in `COUNTS`."""
+    unknown = [count for count in starts if count not in COUNTS]
+    if unknown:
+        raise ValueError(f"starts must be keyed by counts of {list(COUNTS)}, got {unknown}")
+    return {COUNTS[count] + k: v for count, start in starts.items()
+            for k, v in statistic(counted(means, count), counted(members, count), start=start, **kwargs).items()}
 
 
-def interval_table(estimates: dict, draws: pd.DataFrame, clusters: int, unit: str = "sizes") -> pd.DataFrame:
-    """One row per column of `draws` (a bootstrap's resampled statistics, e.g. `laws.statistics` per
-    resample): the `estimates` value (from the fit to every run) and the columns lo, hi, n, resamples
-    and ci that `resampled_glue` gives for it."""
-    missing = [k for k in draws.columns if k not in estimates]
-    if missing:
-        raise ValueError(f"estimates must hold every statistic the draws hold; missing {missing}")
-    rows = {k: {"estimate": float(estimates[k]),
-                **{part.removeprefix(f"{k}_"): v for part, v in
-                   resampled_glue(k, estimates[k], draws[k], clusters, unit, with_estimate=False).items()}}
-            for k in draws.columns}
-    return pd.DataFrame.from_dict(rows, orient="index")
+def count_bootstrap(statistic, runs: pd.DataFrame, means: pd.DataFrame, members: pd.DataFrame, starts: dict,
+                    n_boot: int, seed: int, **kwargs) -> tuple[dict, pd.DataFrame]:
+    """`in_counts` of the seed means `means` of `runs`, and of `n_boot` resamples of `runs`, drawn by
+    `lmlab.stats.cluster_bootstrap`: whole sizes (depths) with replacement and, within each, whole seeds
+    (a seed's budgets share one trajectory), a size drawn twice counting as two. The same resamples serve
+    every count. Returns (the estimates, the draws: a row per resample, NaN where its fit is undefined)."""
+    def fitted(sample):
+        return in_counts(statistic, seed_means(sample, by=["_copy", "depth", "N", "N_total", "steps", "tokens"]),
+                         members, starts, **kwargs)
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a few resamples' surfaces degenerate: NaN
+        draws = cluster_bootstrap(runs, fitted, cluster="depth", unit="seed", n_boot=n_boot, seed=seed)
+    return in_counts(statistic, means, members, starts, **kwargs), draws
 
 
-def range_word(low: float, high: float, reference: float, above: str, below: str, spans: str,
-               missing: str = "not comparable with") -> str:
-    """`above` when the whole range [low, high] lies above `reference`, `below` when below, else `spans`
-    (`missing` when the range was not measured, NaN): a range of measured values, not an interval, read
-    against a published number."""
-    if not np.isfinite([low, high]).all():
-        return missing
-    if low > high:
-        raise ValueError(f"low must not exceed high, got {low} and {high}")
-    return (above if claims.compare(low, reference) == "more" else below if claims.compare(high, reference) == "less"
-            else spans)
+def by_count(table: pd.DataFrame) -> dict:
+    """The rows of `table` (indexed by `in_counts` names, e.g. its `readings.interval_table`) split by
+    count: {"N": the unprefixed rows, "N_total": the rows prefixed "total_", that prefix taken off}."""
+    prefix = COUNTS["N_total"]
+    total = table.index.str.startswith(prefix)
+    return {"N": table[~total], "N_total": table[total].rename(index=lambda k: k.removeprefix(prefix))}
