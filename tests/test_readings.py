@@ -76,13 +76,19 @@ def test_isoflop_glue_reads_the_optima_against_chinchillas_20():
     assert got["tok_word"] == got["tok_total_word"] == "a range that holds"
     assert got["tok_total_below_word"] == "1 of 3 IsoFLOP optima, the cheapest,"
     assert (got["tok_total_rest_lo"], got["tok_total_rest_hi"]) == (20, 30)
+    assert got["tok_total_rest_word"] == "the rest at 20–30"
     assert got["n_isoflop"] == 3 and got["n_isoflop_word"] == "3 of 4"
     dearest_below = optima.assign(tokens_per_param_total=[120.0, 80.0, 40.0])  # the dearest below 20: not "cheapest"
     assert readings.isoflop_glue(dearest_below, 3)["tok_total_below_word"] == "1 of 3 IsoFLOP optima"
     above = readings.isoflop_glue(optima * 10, 3)  # every optimum above 20
     assert above["tok_word"] == "all above" and above["tok_total_below_word"] == "no IsoFLOP optima"
+    assert above["tok_total_rest_word"] == "all at 100–300"  # no "rest" when none lie below
+    below = readings.isoflop_glue(optima / 10, 3)  # every optimum below 20: nothing is left above
+    assert below["tok_total_below_word"] == "all 3 IsoFLOP optima"
+    assert below["tok_total_rest_word"] == "none at or above it"
     none = readings.isoflop_glue(optima.iloc[:0], drawn=0)  # no profile bottoms out (the smoke budget)
     assert none["n_isoflop"] == 0 and none["n_isoflop_word"] == "none of the" and np.isnan(none["tok_total_rest_lo"])
+    assert none["tok_total_rest_word"] == "none at or above it"
     with pytest.raises(ValueError, match="tokens_per_param_total"):
         readings.isoflop_glue(optima.drop(columns="tokens_per_param_total"), 3)
 

@@ -89,7 +89,8 @@ def isoflop_glue(optima: pd.DataFrame, drawn: int) -> dict:
     characters per parameter (tpp_lo … tpp_total_hi, with N non-embedding and every parameter) and tokens per
     parameter at `CHARS_PER_TOKEN` (tok_lo … tok_total_hi), read against Chinchilla's 20 (tok_word,
     tok_total_word); and, optimum by optimum in the total count, how many lie below 20 (tok_total_below_word,
-    which names them "the cheapest" when they are) and the range of the rest (tok_total_rest_lo, _hi)."""
+    which names them "the cheapest" when they are), the range of the rest (tok_total_rest_lo, _hi) and a
+    clause for it that reads right whether some, none or all lie below (tok_total_rest_word)."""
     for column in ("tokens_per_param", "tokens_per_param_total"):
         if column not in optima.columns:
             raise ValueError(f"optima must have a column {column!r}; it has {list(optima.columns)}")
@@ -103,12 +104,15 @@ def isoflop_glue(optima: pd.DataFrame, drawn: int) -> dict:
     n_below, rest = int(below.sum()), tok_c[~below]
     cheapest = ", the cheapest," if 0 < n_below < len(tok_c) and below[:n_below].all() else ""
     below_word = claims.count(n_below, len(tok_c), f"all {len(tok_c)}", "no") if len(tok_c) else "no"
+    span = f"{rest.min():.0f}–{rest.max():.0f}" if len(rest) else ""
+    rest_word = (f"the rest at {span}" if 0 < n_below < len(tok_c) else f"all at {span}" if span
+                 else "none at or above it")  # some below 20; none below; all below (or no optimum at all)
     return {"n_isoflop": len(optima), **tpp, **tokens, **words,
             "tok_total_below_word": f"{below_word} IsoFLOP optima{cheapest}",
             "n_isoflop_word": claims.count(len(optima), drawn, f"all {drawn}", "none of the") if drawn
             else "none of the",
             "tok_total_rest_lo": rest.min() if len(rest) else np.nan,
-            "tok_total_rest_hi": rest.max() if len(rest) else np.nan}
+            "tok_total_rest_hi": rest.max() if len(rest) else np.nan, "tok_total_rest_word": rest_word}
 
 
 def surface_glue(fit, means: pd.DataFrame, intervals: pd.DataFrame, seeds: int) -> dict:
