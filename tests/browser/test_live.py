@@ -262,17 +262,20 @@ class LivePanel:
                 self.fail(f"Run All Cells did not finish within {RUN_ALL_TIMEOUT_S} s; prompts: {prompts}")
             page.wait_for_timeout(1000)
 
-    def find(self) -> None:
-        """The code cell whose output holds widget sliders, once its figure is drawn."""
+    def find(self, nth: int = 0, of: int = 1) -> None:
+        """Live panel number `nth` (in the notebook's order) of the `of` code cells whose output holds
+        widget sliders, once its figure is drawn. `of` is checked, so a panel added to a notebook
+        makes its test say which panel it drives."""
         page = self.page
-        self.cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").filter(
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").filter(
             has=page.locator(".noUi-handle"))
         try:
-            self.cell.first.wait_for(state="visible", timeout=60_000)
+            cells.first.wait_for(state="visible", timeout=60_000)
         except Exception:  # noqa: BLE001 - report what the notebook shows instead
             self.fail("no cell of the notebook shows a widget slider (.noUi-handle)")
-        if self.cell.count() != 1:
-            self.fail(f"expected one cell with a live panel, found {self.cell.count()}")
+        if cells.count() != of:
+            self.fail(f"expected {of} cell(s) with a live panel, found {cells.count()}")
+        self.cell = cells.nth(nth)
         self.handle = self.cell.element_handle()
         try:
             page.wait_for_function(f"(cell) => {{ const f = ({PANEL_FIGURE})(cell); return f && f.traces >= 1; }}",
@@ -329,10 +332,12 @@ class LivePanel:
         self.page.wait_for_timeout(500)
         return self.figure()
 
-    def open(self) -> tuple[dict, list[str]]:
-        """Run the notebook, find the panel and screenshot it: its figure, and any broken widget."""
-        self.run_all()
-        self.find()
+    def open(self, nth: int = 0, of: int = 1, run: bool = True) -> tuple[dict, list[str]]:
+        """Run the notebook (unless another panel of it has), find live panel `nth` of `of` and
+        screenshot it: its figure, and any broken widget."""
+        if run:
+            self.run_all()
+        self.find(nth, of)
         self.screenshot("-before")
         return self.figure(), [f"before the moves: {t}" for t in self.broken()]
 
@@ -365,7 +370,7 @@ def test_live_width_slider_adds_a_curve(tab, jupyterlab, screenshots):
 @pytest.mark.parametrize("jupyterlab", ["book/mup/mup.ipynb"], indirect=True)
 def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screenshots):
     panel = LivePanel(tab, jupyterlab, screenshots, "mup")
-    before, broken = panel.open()
+    before, broken = panel.open(0, of=2)  # the chapter's second panel, the ladder's, is driven below
 
     # slider 0 adds a width: it starts at the widest, so step left to one the check has not run
     after = panel.move(0, "ArrowLeft", "(before, now) => now.xs.length > before.xs.length")
@@ -380,6 +385,20 @@ def test_live_coordinate_check_takes_a_width_and_an_lr(tab, jupyterlab, screensh
     assert f"2^{log2_lr + 1}" in moved["title"], moved["title"]
     assert moved["xs"] == after["xs"], "changing the LR must keep every width added so far"
     panel.finish(broken)
+
+    # the ladder's panel, in the same kernel: the rung menu reruns the check for the rung it names
+    ladder = LivePanel(tab, jupyterlab, screenshots, "mup-ladder")
+    before, broken = ladder.open(1, of=2, run=False)
+    assert before["title"].startswith("SP"), before["title"]
+    menu = ladder.cell.locator("select")
+    labels = menu.locator("option").all_inner_texts()
+    climbed = ladder.act(lambda: menu.select_option(label=labels[-1]),
+                         "(before, now) => now.title !== before.title", lambda: f"choosing {labels[-1]!r}")
+    assert climbed["title"].startswith(labels[-1]), (labels[-1], climbed["title"])
+    log2_lr = int(ladder.readout(0))
+    moved = ladder.move(0, "ArrowLeft", "(before, now) => now.title !== before.title")
+    assert f"2^{log2_lr - 1}" in moved["title"] and moved["title"].startswith(labels[-1]), moved["title"]
+    ladder.finish(broken)
 
 
 @pytest.mark.parametrize("jupyterlab", ["book/scaling/scaling.ipynb"], indirect=True)

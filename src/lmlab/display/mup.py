@@ -252,8 +252,10 @@ def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFram
                 traces.append(go.Scatter(x=o.opt, y=o.loss, mode="markers", showlegend=False, marker=star, **axes_of(2),
                                          hovertemplate=f"width {width}: optimum %{{x:.2f}}<extra></extra>"))
         frames[RUNGS[rung]] = traces
-    top = dict(text=title, y=0.985, yanchor="top")  # the title at the very top, the slider under it
-    fig = slider_figure(frames, "rung", fig=fig, title=top, height=1050, margin=dict(t=210, r=30, b=230),
+    top = dict(text=title, y=0.985, yanchor="top")  # the title at the very top, the slider (if any) under it
+    room = 210 if len(rungs) > 1 else 110
+    fig = slider_figure(frames, "rung", fig=fig, title=top, height=950 + room - 110,
+                        margin=dict(t=room, r=30, b=230),
                         legend=dict(orientation="h", y=-0.08, yanchor="top", title_text="layers (dotted), widths: "))
     low = float(stats["mean"].min())
     fig.update_xaxes(type="log", tickvals=checked, ticktext=[str(w) for w in checked], title_text="width", row=1)
