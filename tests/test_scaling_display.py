@@ -7,30 +7,31 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from lmlab.display import figures
 from lmlab.display import scaling as scaling_figs
 from lmlab.experiments.laws import PowerLaw
 
 
 def test_legend_rows_wrap_at_a_phones_width():
-    assert scaling_figs.legend_rows(["a"]) == 1
-    assert scaling_figs.legend_rows(["x" * 15] * 2) == 1 and scaling_figs.legend_rows(["x" * 30] * 3) == 3
-    assert scaling_figs.legend_rows(["D = 16.4K"] * 9) >= 3  # nine budgets take several rows on a phone
+    assert figures.legend_rows(["a"]) == 1
+    assert figures.legend_rows(["x" * 15] * 2) == 1 and figures.legend_rows(["x" * 30] * 3) == 3
+    assert figures.legend_rows(["D = 16.4K"] * 9) >= 3  # nine budgets take several rows on a phone
     with pytest.raises(ValueError, match="width"):
-        scaling_figs.legend_rows(["a"], width=0)
+        figures.legend_rows(["a"], width=0)
 
 
 def test_legend_below_sits_under_the_plot_with_room_for_its_rows():
     fig = go.Figure([go.Scatter(x=[1], y=[1], name=f"D = {k}K characters") for k in range(8)])
-    scaling_figs.legend_below(fig)
+    figures.legend_below(fig)
     legend = fig.layout.legend
     assert legend.orientation == "h" and (legend.yref, legend.y, legend.yanchor) == ("container", 0, "bottom")
-    rows = scaling_figs.legend_rows([t.name for t in fig.data], scaling_figs.PAGE_COLUMN)
-    assert rows >= 2 and fig.layout.margin.b == 60 + scaling_figs.ROW_PX * rows + 8
-    narrow = scaling_figs.legend_below(go.Figure(fig), width=scaling_figs.PHONE_COLUMN)
+    rows = figures.legend_rows([t.name for t in fig.data], figures.PAGE_COLUMN)
+    assert rows >= 2 and fig.layout.margin.b == 60 + figures.ROW_PX * rows + 8
+    narrow = figures.legend_below(go.Figure(fig), width=figures.PHONE_COLUMN)
     assert narrow.layout.margin.b > fig.layout.margin.b  # more rows in a narrower column
     slid = go.Figure([go.Scatter(x=[1], y=[1], name="a"), go.Scatter(x=[1], y=[1], name="b")])
     slid.update_layout(sliders=[dict(steps=[dict(label="1"), dict(label="2")])])
-    assert scaling_figs.legend_below(slid).layout.margin.b > fig.layout.margin.b - scaling_figs.ROW_PX * (rows - 1)
+    assert figures.legend_below(slid).layout.margin.b > fig.layout.margin.b - figures.ROW_PX * (rows - 1)
 
 
 def points():
@@ -139,6 +140,6 @@ def test_the_frontier_figure_draws_every_size_and_the_fit_over_the_frontier():
     line = fig.data[-1]
     assert (min(line.x), max(line.x)) == pytest.approx((front.flops.min(), front.flops.max()))
     assert np.allclose(line.y, fit(np.asarray(line.x)))
-    rows = scaling_figs.legend_rows([n for n in names if n], scaling_figs.PAGE_COLUMN)  # the fit's entry counted
-    assert fig.layout.margin.b == 60 + scaling_figs.ROW_PX * rows + 8
+    rows = figures.legend_rows([n for n in names if n], figures.PAGE_COLUMN)  # the fit's entry counted
+    assert fig.layout.margin.b == 60 + figures.ROW_PX * rows + 8
     assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"

@@ -215,13 +215,18 @@ def wait_kernel_idle(page, base: str, timeout_s: float) -> None:
     """Until the server has a kernel and every kernel is idle. Waits in the page, never in
     time.sleep: Playwright's sync API runs the route handlers (every request of the page goes
     through one) only while Python is inside a Playwright call."""
-    deadline = time.monotonic() + timeout_s
+    deadline, last = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
-        kernels = api(base, "/api/kernels") or []
+        try:
+            kernels = api(base, "/api/kernels") or []
+        except urllib.error.HTTPError as e:  # a kernel still starting can make the listing fail for a moment
+            if e.code < 500:
+                raise
+            kernels, last = [], f"HTTP {e.code} from /api/kernels"
         if kernels and all(k.get("execution_state") == "idle" for k in kernels):
             return
         page.wait_for_timeout(500)
-    raise AssertionError(f"no idle kernel after {timeout_s} s: {api(base, '/api/kernels')}")
+    raise AssertionError(f"no idle kernel after {timeout_s} s: {api(base, '/api/kernels')} (last error: {last})")
 
 
 class LivePanel:

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lmlab import mup
-from lmlab.display.figures import axes_of, slider_figure
+from lmlab.display.figures import axes_of, legend_below, slider_figure
 from lmlab.display.style import COLORS, INK
 
 PARAM_NAMES = {"sp": "SP (constant σ)", "sp_fanin": "SP (fan-in)", "mup": "μP",
@@ -222,13 +222,14 @@ def ladder_table(spreads: pd.DataFrame, shifts: dict, threshold: float = 2.0) ->
 
 def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFrame, rungs=tuple(RUNGS),
                   title: str = "The μP ladder: one width rule at a time") -> go.Figure:
-    """A slider over `rungs` of `lmlab.mup.LADDER` (one rung: no slider); at each, on the left the coordinate check
+    """A slider over `rungs` of `lmlab.mup.LADDER` (one rung: no slider); at each, above, the coordinate check
     (`coords`, seed means at the last step: each layer's mean |x_t − x_1| against width; flat
-    passes) and on the right the LR sweep (`sweep`, the seed-mean training loss against log2 LR, one
+    passes) and below it the LR sweep (`sweep`, the seed-mean training loss against log2 LR, one
     curve per width with a ± 2 SE band, and `optima`'s stars). Both panels keep one scale over the
     rungs, so that a rung's change is the picture's change."""
     fig = make_subplots(2, 1, vertical_spacing=0.2,  # stacked: side by side, a phone has no room for both
-                        subplot_titles=("coordinate check, last step", "training loss against LR"))
+                        subplot_titles=("coordinate check, last step (dotted: a layer each)",
+                                        "training loss against LR (a width each)"))
     last = coords[coords.t == coords.t.max()].groupby(["param", "layer", "width"], sort=False).delta.mean()
     stats = sweep.groupby(["param", "width", "log2_lr"]).avg_train.agg(["mean", "std", "size"]).reset_index()
     stats["half"] = 2 * stats["std"] / np.sqrt(stats["size"])
@@ -254,9 +255,9 @@ def ladder_figure(coords: pd.DataFrame, sweep: pd.DataFrame, optima: pd.DataFram
         frames[RUNGS[rung]] = traces
     top = dict(text=title, y=0.985, yanchor="top")  # the title at the very top, the slider (if any) under it
     room = 210 if len(rungs) > 1 else 110
-    fig = slider_figure(frames, "rung", fig=fig, title=top, height=950 + room - 110,
-                        margin=dict(t=room, r=30, b=230),
-                        legend=dict(orientation="h", y=-0.08, yanchor="top", title_text="layers (dotted), widths: "))
+    fig = slider_figure(frames, "rung", fig=fig, title=top, height=950 + room - 110, margin=dict(t=room, r=30))
+    legend_below(fig, under=60)  # the layers (dotted) and widths in rows under the plot: no legend title,
+    # which a horizontal legend puts beside its first row, past a phone's edge
     low = float(stats["mean"].min())
     fig.update_xaxes(type="log", tickvals=checked, ticktext=[str(w) for w in checked], title_text="width", row=1)
     fig.update_yaxes(type="log", title_text=STATS["delta"], row=1)

@@ -14,7 +14,7 @@ from pandas.io.formats.style import Styler
 from plotly.subplots import make_subplots
 
 from lmlab.checks import check_positive_int, check_range
-from lmlab.display.figures import slider_figure
+from lmlab.display.figures import legend_below, slider_figure
 from lmlab.display.style import COLORS, GREY, INK
 from lmlab.experiments.laws import family_optimum
 
@@ -122,41 +122,6 @@ def prediction_figure(fit, C: float, members, trained: dict | None = None) -> go
     fig.update_layout(title=f"C = {C:.2g} FLOPs", xaxis_type="log", xaxis_title="non-embedding parameters N",
                       yaxis_title="loss (nats per character)", hovermode="closest")
     return legend_below(fig)
-
-
-# ---------------------------------------------------------------- layout for a phone's column
-
-PHONE_COLUMN = 370  # px a figure's legend has on a 390-px phone, its margins taken off
-PAGE_COLUMN = 700  # px it has in the book's column on a desktop (on a phone, book/assets/figure-theme.js lays the
-# legend out again in rows under the plot and adds the height they take)
-CHAR_PX, ENTRY_PX, ROW_PX = 7.5, 45, 22  # a legend text's width per character, an entry's symbol and gap, a row
-
-
-def legend_rows(names, width: float = PHONE_COLUMN) -> int:
-    """The rows a horizontal legend of entries `names` takes `width` px wide (entries laid left to
-    right and wrapped, each its symbol plus about `CHAR_PX` per character): generous, never short."""
-    check_range("width", width, 0, math.inf, low_open=True, high_open=True)
-    rows, used = 1, 0.0
-    for name in names:
-        entry = ENTRY_PX + CHAR_PX * len(str(name))
-        if used and used + entry > width:
-            rows, used = rows + 1, 0.0
-        used += entry
-    return rows
-
-
-def legend_below(fig: go.Figure, under: float | None = None, width: float = PAGE_COLUMN) -> go.Figure:
-    """Put `fig`'s legend in rows along the bottom of the figure, under the x title (and the slider,
-    if any: `under` px of bottom margin are left for them, 60 without a slider, 150 with), and make the
-    bottom margin tall enough for as many rows as the legend takes `width` px wide (the book's column;
-    on a phone the book's figure-theme.js adds the rows a narrower legend takes). Returns `fig`."""
-    under = (150 if fig.layout.sliders else 60) if under is None else under
-    check_range("under", under, 0, math.inf, high_open=True)
-    names = [t.name for t in fig.data if t.name and t.showlegend is not False and t.visible is not False]
-    fig.update_layout(margin=dict(b=under + ROW_PX * legend_rows(names, width) + 8),
-                      legend=dict(orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom",
-                                  yref="container"))
-    return fig
 
 
 def compact_table(table) -> Styler:
