@@ -90,3 +90,19 @@ def test_sampling_figure_is_as_tall_as_its_longest_samples():
     plot = long.layout.height - long.layout.margin.t - long.layout.margin.b
     assert (table[1] - table[0]) * plot >= 17 * 41  # in the table's own box, not scrolled out of it
     assert figure("ab", "cd", "line\n" * 40).layout.height == long.layout.height  # the longest frame counts
+
+
+def test_mc_figure_draws_each_measure_per_text_with_its_t_interval():
+    from lmlab.stats import t_half_width
+
+    rows = {(seed, text): {"nll": 1.0 + i + seed / 10, "nll_mc": 1.1 + i, "entropy": 0.9 + i + seed / 20,
+                           "mutual_info": 0.01 * (i + 1), "expected_entropy": 0.8}
+            for seed in range(3) for i, text in enumerate(["seen", "unseen plays, backwards"])}
+    per_seed = pd.DataFrame.from_dict(rows, orient="index").rename_axis(["seed", "text"])
+    fig = randomness_figs.mc_figure(per_seed, "MC dropout")
+    assert [t.name for t in fig.data] == list(randomness_figs.MC_BARS.values())
+    loss = fig.data[0]
+    assert list(loss.y) == pytest.approx([1.1, 2.1]) and loss.x[1] == "unseen<br>plays,<br>backwards"
+    assert loss.error_y.array[0] == pytest.approx(t_half_width([1.0, 1.1, 1.2]))
+    with pytest.raises(ValueError, match="missing"):
+        randomness_figs.mc_figure(per_seed.drop(columns="entropy"), "MC dropout")

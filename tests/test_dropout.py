@@ -153,3 +153,16 @@ def test_the_seed_offset_moves_the_masks_of_mc_dropout_and_of_the_moments(dropou
     assert dropout_moments(x, 0.3, 100, seed=0) == base_m  # fresh masks: seed 0 + 7
     monkeypatch.setenv(ENV, "0")
     assert dropout_moments(x, 0.3, 100, seed=0) != base_m
+
+
+def test_mc_by_text_is_mc_uncertainty_text_by_text(dropout_model, tiny_data):
+    from lmlab.experiments.dropout import mc_by_text
+
+    texts = {"unseen": tiny_data.val.ids, "seen": tiny_data.train.ids}
+    table = mc_by_text(dropout_model, texts, passes=3, batches=1, batch_size=4, seed=1)
+    assert list(table.index) == ["unseen", "seen"] and set(table.columns) == set(Uncertainty.__dataclass_fields__)
+    for name, ids in texts.items():  # the same masks' seed for every text
+        assert table.loc[name].to_dict() == mc_uncertainty(dropout_model, ids, 3, 1, 4, seed=1).means()
+    assert table.loc["unseen", "nll"] != table.loc["seen", "nll"]  # each row its own text
+    with pytest.raises(ValueError, match="texts must name at least one text"):
+        mc_by_text(dropout_model, {}, passes=3, batches=1, batch_size=4)

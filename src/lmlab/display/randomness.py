@@ -1,14 +1,21 @@
-"""Chapter 6's live panel, greedy beside top-k, so that the seed moves one column only; and its
-results table, each mean beside its interval in one cell."""
+"""Chapter 6's live panel, greedy beside top-k, so that the seed moves one column only; its
+results table, each mean beside its interval in one cell; and MC dropout's bars, text by text."""
 
 import functools
+import textwrap
 
 import ipywidgets as widgets
 import pandas as pd
+import plotly.graph_objects as go
 
 from lmlab.display.panels import k_slider, live_panel
 from lmlab.display.sampling import sampling_figure
+from lmlab.display.style import COLORS
 from lmlab.sampling import sampling_frame
+from lmlab.stats import t_half_width
+
+MC_BARS = {"nll": "loss, eval mode", "nll_mc": "loss, MC average", "entropy": "entropy",
+           "mutual_info": "mutual information"}  # `Uncertainty.means` names -> the bars' names
 
 
 def randomness_panel(models: dict, tokenizer, prompt: str, chars: int, samples: int) -> widgets.VBox:
@@ -55,3 +62,22 @@ def with_half_widths(means: pd.DataFrame, half_widths: pd.DataFrame, digits: int
             rows.append(text(half))
     index = pd.MultiIndex.from_tuples(keys, names=[*means.index.names, level])
     return pd.DataFrame(rows, index=index, columns=means.columns)
+
+
+def mc_figure(per_seed: pd.DataFrame, title: str, height: int = 440) -> go.Figure:
+    """MC dropout's measures (`lmlab.experiments.dropout.mc_by_text`, stacked over seeds: index
+    (seed, text)) as grouped bars: for each text, the loss in eval mode and of the MC average, the
+    entropy and the mutual information, each the mean over the seeds with its 95 % t-interval."""
+    missing = set(MC_BARS) - set(per_seed.columns)
+    if missing or per_seed.index.nlevels != 2:
+        raise ValueError(f"per_seed must be indexed by (seed, text) and hold {sorted(MC_BARS)}, "
+                         f"missing {sorted(missing)} with {per_seed.index.nlevels} index levels")
+    by_text = per_seed[list(MC_BARS)].groupby(level=1, sort=False)
+    mean, half = by_text.mean(), by_text.agg(t_half_width)
+    ticks = ["<br>".join(textwrap.wrap(str(text), 10)) for text in mean.index]  # upright, apart on a phone
+    fig = go.Figure([go.Bar(x=ticks, y=mean[col], name=name, marker_color=COLORS[i],
+                            error_y=dict(type="data", array=half[col].fillna(0)))
+                     for i, (col, name) in enumerate(MC_BARS.items())])
+    fig.update_layout(barmode="group", title=title, yaxis_title="nats per character", hovermode="closest",
+                      height=height)
+    return fig

@@ -9,12 +9,14 @@ for the probability to *keep*.
 `mc_uncertainty` leaves dropout on at inference (Gal & Ghahramani 2016): each pass
 samples a different thinned network, and how much the passes disagree about the
 next character measures what the model does not know, as distinct from what is
-simply unpredictable.
+simply unpredictable. `mc_by_text` gives its means on several texts at once (chapter 6
+compares the model's training slice, unseen plays and the plays written backwards).
 """
 
 import math
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 import torch.nn as nn
 
@@ -132,6 +134,15 @@ def mc_uncertainty(model, ids: torch.Tensor, passes: int, batches: int, batch_si
             parts.append((entropy, expected, entropy - expected, -mean_logp.gather(-1, y[..., None])[..., 0], nll))
     model.eval()
     return Uncertainty(*(torch.cat([p[i].flatten().cpu() for p in parts]) for i in range(5)))
+
+
+def mc_by_text(model, texts: dict, passes: int, batches: int, batch_size: int, seed: int = 0) -> pd.DataFrame:
+    """`mc_uncertainty`'s means (`Uncertainty.means`) on each of `texts` (name -> character ids): one
+    row per text, in the order given, one column per measure; the same masks' `seed` for every text."""
+    if not texts:
+        raise ValueError("texts must name at least one text (name -> character ids), got none")
+    return pd.DataFrame({name: mc_uncertainty(model, ids, passes, batches, batch_size, seed).means()
+                         for name, ids in texts.items()}).T.rename_axis("text")
 
 
 def model_spec(sizes, p: float, chars: int | None, seed: int = 0) -> RunSpec:
