@@ -206,3 +206,36 @@ def test_interval_table_shows_each_claim_with_its_units():
     assert table.loc["share", "mean"] == 0.123 and table.loc["share", "n"] == 64
     assert table.loc["gain", "interval"] == gain.kind and "2 degrees of freedom" in gain.kind
     assert "1,000 resamples" in table.loc["share", "interval"]
+
+
+def test_copied_mask_marks_the_characters_of_every_copied_string_and_no_other():
+    from lmlab.experiments.randomness import copied_mask
+
+    source = "the quick brown fox jumps over the lazy dog"
+    text = "XXXX" + "quick brown fo" + "YYYY"  # three 12-character strings of the source, overlapping
+    mask = copied_mask(text, source, 12)
+    assert mask[4:18].all() and not mask[:4].any() and not mask[18:].any()
+    assert not copied_mask(text, source, 15).any()  # no 15-character string of the text is in the source
+    assert not copied_mask("quick", source, 12).any()  # shorter than n: nothing to copy
+    with pytest.raises(ValueError, match="n must be"):
+        copied_mask(text, source, 0)
+
+
+def test_uncopied_scores_only_the_characters_outside_copied_strings():
+    from lmlab.corpus import CharTokenizer
+    from lmlab.experiments.randomness import uncopied
+    from lmlab.likelihood import surprise_and_entropy
+
+    tok = CharTokenizer("abcdefghijklmnopqrst")  # 20 characters, the test model's vocabulary
+    prompt = [3, 1, 4, 1]
+    ids = torch.tensor([prompt + list(range(12)),  # continuation "abcdefghijkl": the whole source, copied
+                        prompt + [12, 13, 14, 15, 16, 17, 18, 19, 12, 13, 14, 15]])  # "mnopqrstmnop": not
+    model = gpt(0.0)
+    u = uncopied(model, tok, ids, 4, source="abcdefghijkl", n=12)
+    nll = surprise_and_entropy(model, ids, 4)[0]
+    assert u["NLL, not copied"] == pytest.approx(nll[1].mean().item())  # the second row only
+    assert u["NLL, not copied"] != pytest.approx(nll.mean().item())
+    assert u["copied characters"] == 0.5
+    assert u["distinct-4, not copied"] == pytest.approx(8 / 9)  # "mnop" twice among the second row's nine
+    nothing = uncopied(model, tok, ids, 4, source="zzzzzzzzzzzzzzzz", n=12)
+    assert nothing["NLL, not copied"] == pytest.approx(nll.mean().item()) and nothing["copied characters"] == 0

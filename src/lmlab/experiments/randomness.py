@@ -6,15 +6,22 @@ randomness at inference that acts on one position's logits at a time. Every rule
 of chapter 5 keeps the logits' order, so none can change how often the real next
 character is among the model's top k (`top_k_hit_rate`); temperature alone can
 move the held-out loss (`loss_vs_temperature`), by undoing over- or underconfidence.
-`interval_table` prints the chapter's claims (`lmlab.claims.Interval`) one per row.
+An overfitted model's texts copy some of its training text; `uncopied` scores only the
+characters outside the copied strings (`copied_mask`), to ask whether a verdict on the texts
+rests on the copying. `interval_table` prints the chapter's claims (`lmlab.claims.Interval`)
+one per row.
 """
 
+import functools
+
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from lmlab.checks import check_positive_int, check_range
 from lmlab.corpus import eval_windows
+from lmlab.likelihood import surprise_and_entropy
 from lmlab.model import GPT, eval_mode, model_device
 from lmlab.rng import seeded
 from lmlab.sampling import filter_logits
@@ -106,3 +113,41 @@ def interval_table(intervals: dict, digits: int = 4) -> pd.DataFrame:
             for name, i in intervals.items()}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "lo", "hi", "n", "interval"])
     return table.round({"mean": digits, "lo": digits, "hi": digits})
+
+
+@functools.lru_cache(maxsize=4)
+def _grams(source: str, n: int) -> frozenset:
+    return frozenset(source[i : i + n] for i in range(len(source) - n + 1))
+
+
+def copied_mask(text: str, source: str, n: int = 12) -> np.ndarray:
+    """Per character of `text`, True where it lies inside one of the text's `n`-character strings
+    that occur verbatim in `source` (e.g. the model's training text): the characters a copy rate of
+    `n`-grams counts as recited, every other one False."""
+    check_positive_int("n", n)
+    grams, mask = _grams(source, n), np.zeros(len(text), dtype=bool)
+    for i in range(len(text) - n + 1):
+        if text[i : i + n] in grams:
+            mask[i : i + n] = True
+    return mask
+
+
+def uncopied(scorer: GPT, tokenizer, ids: torch.Tensor, start: int, source: str, n: int = 12,
+             distinct: int = 4) -> dict[str, float]:
+    """Rows of prompt + continuation (`ids`, the continuation from `start`), judged only where they
+    do not copy `source` (`copied_mask` of `n`): the `scorer`'s NLL in nats per character pooled
+    over the characters outside copied strings ("NLL, not copied"), distinct-`distinct` over the
+    character `distinct`-grams that lie wholly outside them ("distinct-4, not copied" at 4), and
+    the share of characters inside copied strings ("copied characters"). NaN where none is left."""
+    check_positive_int("distinct", distinct)
+    nll = surprise_and_entropy(scorer, ids, start)[0].numpy()
+    texts = [tokenizer.decode(row[start:]) for row in ids]
+    if any(len(text) != nll.shape[1] for text in texts):
+        raise ValueError("tokenizer must decode one character per id, as the character tokenizer does")
+    masks = [copied_mask(text, source, n) for text in texts]
+    kept = np.concatenate([row[~mask] for row, mask in zip(nll, masks, strict=True)])
+    grams = [text[i : i + distinct] for text, mask in zip(texts, masks, strict=True)
+             for i in range(len(text) - distinct + 1) if not mask[i : i + distinct].any()]
+    return {"NLL, not copied": kept.mean() if kept.size else float("nan"),
+            f"distinct-{distinct}, not copied": len(set(grams)) / len(grams) if grams else float("nan"),
+            "copied characters": float(np.concatenate(masks).mean())}
