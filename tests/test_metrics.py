@@ -343,3 +343,19 @@ def test_likelihood_checks_read_the_lesson_and_fail_where_the_texts_differ():
                                                                     "samples: NLL", "samples: entropy"]
     with pytest.raises(ValueError, match="stretch must be at most the 20"):
         likelihood_checks((nll, ent), (nll, ent), 21)
+
+
+def test_bracket_finds_the_neighbouring_settings_either_side_of_the_target():
+    import pandas as pd
+
+    from lmlab.experiments.metrics import bracket
+
+    table = pd.DataFrame({"distinct-4 chars": [0.26, 0.01, 0.14, 0.26, 0.37, 0.42]},
+                         index=["human", "k = 1", "k = 5", "k = 10", "k = 20", "pure sampling"])
+    order = ["k = 1", "k = 5", "k = 10", "k = 20", "pure sampling"]
+    assert bracket(table, order, "distinct-4 chars") == ("k = 5", "k = 10")  # at the target: the first pair
+    table.loc["human", "distinct-4 chars"] = 0.3
+    assert bracket(table, order, "distinct-4 chars") == ("k = 10", "k = 20")
+    assert bracket(table, order[::-1], "distinct-4 chars") == ("k = 20", "k = 10")  # either order of the knob
+    table.loc["human", "distinct-4 chars"] = 0.5
+    assert bracket(table, order, "distinct-4 chars") is None  # the knob never reaches it

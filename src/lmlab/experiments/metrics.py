@@ -262,3 +262,13 @@ def row_claim(table: pd.DataFrame, replicates: dict, name: str, column: str, pro
     low, high = centered_interval(point, replicates[name][column], confidence)
     n = int(np.isfinite(replicates[name][column]).sum())
     return claims.resampled(point, low, high, prompts, n, "prompts", "half-sample", confidence)
+
+
+def bracket(table: pd.DataFrame, settings, column: str, target: str = "human") -> tuple[str, str] | None:
+    """The two neighbouring settings of `settings` (one knob's, in the knob's order) whose `column`
+    lies on either side of row `target`'s, or at it: where along the knob a setting would match
+    the target in that column. None when the knob's whole range misses the target."""
+    settings = list(settings)
+    y, values = table.loc[target, column], [table.loc[s, column] for s in settings]
+    return next(((a, b) for a, b, va, vb in zip(settings, settings[1:], values, values[1:], strict=False)
+                 if min(va, vb) <= y <= max(va, vb)), None)
