@@ -9,7 +9,7 @@ from lmlab.cache import Cache
 from lmlab.corpus import PLAY_SEPARATOR, CharDataset
 from lmlab.history import History
 from lmlab.model import GPT, GPTConfig, flops_per_token
-from lmlab.runs import RunSpec, train_family, trained
+from lmlab.runs import RunSpec, stopped, train_family, trained
 from lmlab.train import TrainConfig, evaluate, train
 
 runs_module = importlib.import_module("lmlab.runs")
@@ -220,6 +220,38 @@ def test_trained_drops_a_corrupt_checkpoint(tiny_cfg, tiny_data, tiny_train_cfg,
     assert calls == [1]  # retrained
     assert hist2.train_loss == hist.train_loss  # the same run again
     assert GPT(tiny_cfg).load_state_dict(torch.load(pt, weights_only=True))  # a good checkpoint is back
+
+
+def test_stopped_at_the_last_step_is_the_trained_run(tiny_cfg, tiny_data, tiny_train_cfg):
+    spec = spec_of(replace(tiny_cfg, dropout=0.2), tiny_train_cfg, seed=3)  # masks too must replay
+    model, hist = trained(spec, data=tiny_data)
+    again, again_hist = stopped(spec, tiny_train_cfg.steps, data=tiny_data)
+    assert again_hist.eval_val == hist.eval_val and again_hist.train_loss == hist.train_loss
+    sd, sd2 = model.state_dict(), again.state_dict()
+    assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+
+
+def test_stopped_replays_the_run_to_its_step_and_stores_it(tiny_cfg, tiny_data, tiny_train_cfg, monkeypatch,
+                                                           tmp_path):
+    spec = spec_of(replace(tiny_cfg, dropout=0.2), tiny_train_cfg, seed=3)
+    cache = Cache(tmp_path / "c")
+    _, hist = trained(spec, cache=cache, data=tiny_data)
+    model, early = stopped(spec, 3, cache=cache, data=tiny_data)
+    assert early.eval_step == [0, 3] and early.eval_val == hist.eval_val[:2]  # the same run, cut at step 3
+    assert early.train_loss == hist.train_loss[:3]
+    assert not model.training
+    assert len(list(cache.root.glob("*.pt"))) == 2  # stored beside the run, under its own name
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("train_until() was called for a stored stop")
+
+    monkeypatch.setattr(runs_module, "train_until", no_training)
+    model2, early2 = stopped(spec, 3, cache=cache, data=tiny_data)
+    assert early2 == early
+    sd, sd2 = model.state_dict(), model2.state_dict()
+    assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+    with pytest.raises(ValueError, match="step"):
+        stopped(spec, tiny_train_cfg.steps + 1, cache=cache, data=tiny_data)
 
 
 # ---------------------------------------------------------------- WSD and shared stable phases
