@@ -239,3 +239,76 @@ def test_uncopied_scores_only_the_characters_outside_copied_strings():
     assert u["distinct-4, not copied"] == pytest.approx(8 / 9)  # "mnop" twice among the second row's nine
     nothing = uncopied(model, tok, ids, 4, source="zzzzzzzzzzzzzzzz", n=12)
     assert nothing["NLL, not copied"] == pytest.approx(nll.mean().item()) and nothing["copied characters"] == 0
+
+
+# ---------------------------------------------------------------- against the right baseline
+
+
+def test_best_step_is_the_step_of_the_lowest_validation_loss():
+    from lmlab.experiments.randomness import best_step
+    from lmlab.history import History
+
+    hist = History(eval_step=[0, 10, 20, 30], eval_val=[4.0, 2.5, 2.5, 3.0])
+    assert best_step(hist) == 10  # the first of a tie: stopping as soon as the loss stops falling
+    hist.eval_val[-1] = 1.0
+    assert best_step(hist) == 30
+
+
+def test_fit_temperature_finds_the_temperature_that_generated_the_targets():
+    from lmlab.experiments.randomness import fit_temperature
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(20_000, 8, generator=g) * 3
+    for true_t in (0.5, 1.0, 2.5):  # targets drawn from softmax(logits / T): the fitted T must be T
+        targets = torch.multinomial((logits / true_t).softmax(-1), 1, generator=g).squeeze(1)
+        fitted = fit_temperature(logits, targets)
+        assert fitted == pytest.approx(true_t, rel=0.05)
+        grid = [F.cross_entropy(logits / t, targets).item() for t in (fitted * 0.9, fitted, fitted * 1.1)]
+        assert grid[1] <= min(grid[0], grid[2])  # a minimum, not just near one
+    assert fit_temperature(logits, logits.argmax(-1), high=3.0) < 0.06  # always right: as cold as allowed
+
+
+def test_calibrated_fits_t_on_one_half_and_scores_on_the_other():
+    from lmlab.corpus import windows
+    from lmlab.experiments.randomness import (
+        FITTED_T,
+        LOSS_FIT,
+        LOSS_T1,
+        TOP1,
+        calibrated,
+        fit_temperature,
+        window_logits,
+    )
+
+    data = CharDataset(TEXT * 3, val_fraction=0.3)
+    model = GPT(GPTConfig(vocab_size=data.vocab_size, ctx=16, width=16, depth=1, heads=2, init_std=0.5), seed=0)
+    x, y = windows(data.val.ids, 10, 16, torch.Generator().manual_seed(0))
+    row = calibrated(model, x, y, batch_size=3, k=3)
+    logits, targets = window_logits(model, x, y, batch_size=4)  # the batch size changes nothing
+    assert logits.shape == (160, data.vocab_size)
+    first, second = slice(0, 80), slice(80, None)
+    t = fit_temperature(logits[first], targets[first])
+    assert row[FITTED_T] == pytest.approx(t)
+    assert t != pytest.approx(fit_temperature(logits, targets), rel=1e-3)  # the scoring half took no part in it
+    assert row[LOSS_T1] == pytest.approx(F.cross_entropy(logits[second], targets[second]).item(), rel=1e-5)
+    assert row[LOSS_FIT] == pytest.approx(F.cross_entropy(logits[second] / t, targets[second]).item(), rel=1e-5)
+    hits = top_k_hit_rate(logits[second], targets[second], (1, 3))
+    assert row[TOP1] == pytest.approx(hits[1]) and row["real char in top-3"] == pytest.approx(hits[3])
+    with pytest.raises(ValueError, match="two windows"):
+        calibrated(model, x[:1], y[:1], batch_size=3, k=3)
+
+
+def test_stopped_all_brings_back_each_run_at_its_step(tiny_cfg, tiny_data, tiny_train_cfg, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import lmlab.runs
+    from lmlab.experiments.randomness import stopped_all
+    from lmlab.runs import RunSpec
+
+    specs = {s: RunSpec(tiny_cfg, tiny_train_cfg, seed=s) for s in (0, 1)}
+    monkeypatch.setattr(lmlab.runs.RunSpec, "data", lambda self: tiny_data)
+    with ThreadPoolExecutor(2) as pool:
+        got = stopped_all({s: (spec, 3 * (s + 1)) for s, spec in specs.items()}, executor=pool)
+    assert [got[s][1].eval_step[-1] for s in (0, 1)] == [3, 6]
+    here = stopped_all({0: (specs[0], 3)})  # from the cache now, the same model
+    assert here[0][1] == got[0][1]

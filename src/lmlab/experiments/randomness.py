@@ -9,7 +9,9 @@ move the held-out loss (`loss_vs_temperature`), by undoing over- or underconfide
 An overfitted model's texts copy some of its training text; `uncopied` scores only the
 characters outside the copied strings (`copied_mask`), to ask whether a verdict on the texts
 rests on the copying. `interval_table` prints the chapter's claims (`lmlab.claims.Interval`)
-one per row.
+one per row. Against the right baseline: `best_step` is where early stopping stops a run,
+`stopped_all` brings those models back (`lmlab.runs.stopped`), and `calibrated` measures a model
+on windows of its own, T fitted on one half (`fit_temperature`) and every measure read on the other.
 """
 
 import functools
@@ -24,6 +26,7 @@ from lmlab.corpus import eval_windows
 from lmlab.likelihood import surprise_and_entropy
 from lmlab.model import GPT, eval_mode, model_device
 from lmlab.rng import seeded
+from lmlab.runs import RunSpec, stopped
 from lmlab.sampling import filter_logits
 
 
@@ -151,3 +154,82 @@ def uncopied(scorer: GPT, tokenizer, ids: torch.Tensor, start: int, source: str,
     return {"NLL, not copied": kept.mean() if kept.size else float("nan"),
             f"distinct-{distinct}, not copied": len(set(grams)) / len(grams) if grams else float("nan"),
             "copied characters": float(np.concatenate(masks).mean())}
+
+
+# ---------------------------------------------------------------- against the right baseline
+
+LOSS_T1, FITTED_T, LOSS_FIT, TOP1 = "loss at T = 1", "fitted T", "loss at fitted T", "top-1 accuracy"
+
+
+def best_step(hist) -> int:
+    """The step of a run's lowest validation loss on its evaluation windows (the first, where two
+    tie): where early stopping on that loss stops the run."""
+    return hist.eval_step[min(range(len(hist.eval_val)), key=hist.eval_val.__getitem__)]
+
+
+def _stop(spec: RunSpec, step: int) -> None:  # a worker's job: retrain and store, return nothing heavy
+    stopped(spec, step)
+
+
+def stopped_all(stops: dict, executor=None) -> dict:
+    """{key: (model, History)} for {key: (spec, step)}: each run stopped after `step` steps
+    (`lmlab.runs.stopped`), the ones the run cache lacks retrained on `executor` side by side
+    (a `lmlab.sweep.local_pool()`; None: here, one after the other)."""
+    if executor is not None:
+        for future in [executor.submit(_stop, spec, step) for spec, step in stops.values()]:
+            future.result()
+    return {key: stopped(spec, step) for key, (spec, step) in stops.items()}
+
+
+@torch.no_grad()
+def window_logits(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode logits (N, vocab) and next characters (N,) on the windows `x` (n, ctx), targets `y`,
+    in window order, `batch_size` windows a pass."""
+    check_positive_int("batch_size", batch_size)
+    dev = model_device(model)
+    with eval_mode(model):
+        logits = [model(x[i : i + batch_size].to(dev)).float().flatten(0, 1).cpu()
+                  for i in range(0, len(x), batch_size)]
+    return torch.cat(logits), y.flatten().long()
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, low: float = 0.05, high: float = 20.0,
+                    tol: float = 1e-4) -> float:
+    """The temperature T in [low, high] that minimises the cross-entropy of softmax(logits / T) on
+    `targets` (temperature scaling), by golden-section search on log T: the loss is convex in 1 / T,
+    so it has one minimum on the way, found to a relative `tol`."""
+    check_range("low", low, 0, high, low_open=True, high_open=True)
+    a, b, g = np.log(low), np.log(high), (np.sqrt(5) - 1) / 2
+
+    def loss(log_t):
+        return F.cross_entropy(logits / np.exp(log_t), targets).item()
+
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = loss(c), loss(d)
+    while b - a > tol:
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = loss(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = loss(d)
+    return float(np.exp((a + b) / 2))
+
+
+def calibrated(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, k: int) -> pd.Series:
+    """One model against the right baseline, on the windows `x` (n, ctx) and targets `y`: its
+    temperature fitted on the first half of the windows (`fit_temperature`), and every measure read
+    on the other half: the loss at T = 1, the fitted T, the loss at the fitted T, the top-1 accuracy
+    and the share of positions whose real next character is among the model's top `k`."""
+    if len(x) < 2:
+        raise ValueError(f"need at least two windows, one to fit T on and one to score, got {len(x)}")
+    logits, targets = window_logits(model, x, y, batch_size)
+    half = len(x) // 2 * x.shape[1]
+    t = fit_temperature(logits[:half], targets[:half])
+    logits, targets = logits[half:], targets[half:]
+    hits = top_k_hit_rate(logits, targets, sorted({1, k}))
+    return pd.Series({LOSS_T1: F.cross_entropy(logits, targets).item(), FITTED_T: t,
+                      LOSS_FIT: F.cross_entropy(logits / t, targets).item(), TOP1: hits[1],
+                      f"real char in top-{k}": hits[k]})
