@@ -220,7 +220,12 @@ def randomness(B) -> list[Work]:
                         dropout_on=True),
             forward_work(cfg, "held-out logits and argmax agreement", D.batch_size, (rows + 2 * mc_seeds)
                          * D.eval_batches, cfg.ctx),
-            _mc(cfg, "MC dropout, every fresh seed", D.mc_passes, D.mc_batches, D.batch_size, len(fresh))]
+            _mc(cfg, "MC dropout, every fresh seed", D.mc_passes, D.mc_batches, D.batch_size, len(fresh)),
+            # each row run retrained to its best step (`lmlab.runs.stopped`): at most the whole run again
+            *[run_work(s, "early-stopped retrains (at most the whole run)")
+              for s in _dropout_runs(D, (0.0, chosen), fresh)],
+            forward_work(cfg, "end and stopped models on the baseline windows", D.batch_size,
+                         2 * rows * 4 * D.eval_batches, cfg.ctx)]
 
 
 CHAPTERS = {"lab": lab, "mup": mup, "scaling": scaling_chapter, "dropout": dropout_chapter,
