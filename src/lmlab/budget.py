@@ -145,8 +145,7 @@ SCALING = {
 class DropoutSizes:
     """Chapter 4: one model trained at several dropout rates on a small slice of the corpus
     (many epochs: it overfits) and on all of it (under one epoch: it underfits), at several seeds;
-    the best rate chosen on one set of seeds and its gain measured on another. (Chapter 6 reads the `mc_*`
-    fields: MC dropout on this chapter's runs.)"""
+    the best rate chosen on one set of seeds and its gain measured on another (`mc_*`: chapter 6's)."""
 
     ctx: int
     batch_size: int
